@@ -1,0 +1,375 @@
+"""Networks: populations of neurons, projections between them, and external inputs.
+
+Structure is static and values are dynamic. A :class:`Network` holds the structure (sizes,
+connectivity index arrays, delays, receptor types) and default values; :class:`NetworkParams` holds
+the values that may differ between members of a batch (neuron parameters, weights, input rates and
+currents). One compiled program serves every member of a batch.
+
+One time step of ``dt``, in this order (:func:`network_step`):
+
+1. inputs: spikes emitted ``delay`` steps ago are delivered through each projection, Poisson sources
+   draw their spikes and deliver them, currents are evaluated;
+2. neuron update and spikes: every population advances with the summed increments;
+3. the new spikes are written into each population's delay ring buffer.
+
+A spike emitted in step k therefore changes its targets' synaptic variables at the start of step
+k + delay_steps (delay_steps >= 1, i.e. at least one dt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ._validation import check_choice, check_int, check_positive, check_shape
+from .connectivity import Connectivity
+from .neurons.base import NeuronInput, NeuronModel
+from .propagation import SpikeIndex, deliver_dense, deliver_events, index_spikes
+
+RECEPTORS = ("exc", "inh")
+PROPAGATION_MODES = ("auto", "events", "dense")
+#: Below this many pre x post pairs, ``propagation="auto"`` uses dense matrices.
+DENSE_PAIR_LIMIT = 250_000
+
+
+@dataclass(frozen=True)
+class Population:
+    """A group of ``size`` neurons of one model (whose fields are the default parameter values)."""
+
+    name: str
+    size: int
+    model: NeuronModel
+
+    def __post_init__(self):
+        check_int(f"Population {self.name!r} size", self.size, minimum=1)
+        if not isinstance(self.model, NeuronModel):
+            raise ValueError(f"Population {self.name!r}: model must be a jaxsnn neuron model; got {type(self.model).__name__}")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Synapses from population ``pre`` to population ``post``.
+
+    weight: one value for all synapses, or ``[n_synapses]`` in the connectivity's stored order (units
+        of the target model's synaptic variable, e.g. units of g_leak for COBA).
+    receptor: ``"exc"`` or ``"inh"``: which synaptic variable of the target the weight adds to.
+    delay: axonal delay (s), a whole number of steps >= 1.
+    """
+
+    name: str
+    pre: str
+    post: str
+    connectivity: Connectivity
+    weight: Any = 1.0
+    receptor: str = "exc"
+    delay: float | None = None
+
+    def __post_init__(self):
+        check_choice(f"Projection {self.name!r} receptor", self.receptor, RECEPTORS)
+        w = np.asarray(self.weight)
+        if w.ndim not in (0, 1) or (w.ndim == 1 and w.shape[0] != self.connectivity.n_synapses):
+            raise ValueError(
+                f"Projection {self.name!r} weight must be a scalar or have shape [{self.connectivity.n_synapses}] "
+                f"(one per synapse); got shape {list(w.shape)}"
+            )
+        check_positive(f"Projection {self.name!r} weight", w, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class PoissonTarget:
+    """How a Poisson pool projects into one population (weights as in :class:`Projection`)."""
+
+    post: str
+    connectivity: Connectivity
+    weight: Any = 1.0
+    receptor: str = "exc"
+
+    def __post_init__(self):
+        check_choice("PoissonTarget receptor", self.receptor, RECEPTORS)
+
+
+@dataclass(frozen=True)
+class PoissonInput:
+    """A pool of ``n_sources`` independent Poisson sources firing at ``rate`` (Hz), with their own
+    connectivity into one or more populations. Each source spikes at most once per step, with
+    probability ``rate * dt`` (which must not exceed 1)."""
+
+    name: str
+    n_sources: int
+    rate: float
+    targets: tuple[PoissonTarget, ...]
+
+    def __post_init__(self):
+        check_int(f"PoissonInput {self.name!r} n_sources", self.n_sources, minimum=1)
+        check_positive(f"PoissonInput {self.name!r} rate", self.rate, allow_zero=True)
+        for t in self.targets:
+            if t.connectivity.n_pre != self.n_sources:
+                raise ValueError(
+                    f"PoissonInput {self.name!r}: connectivity into {t.post!r} has n_pre = {t.connectivity.n_pre}, "
+                    f"expected n_sources = {self.n_sources}"
+                )
+
+
+@dataclass(frozen=True)
+class CurrentInput:
+    """An external drive into population ``post``: ``amplitude * time_course(t)``.
+
+    amplitude: scalar or ``[size]`` (in the model's ``current`` unit: A for LIF/AdEx, V for COBALIF
+        and the IF neurons). time_course: optional function of time t (s, a traced scalar) returning a
+        scalar or ``[size]`` factor; constant 1 when omitted.
+    """
+
+    name: str
+    post: str
+    amplitude: Any
+    time_course: Callable[[Array], Array] | None = None
+
+
+class NetworkParams(NamedTuple):
+    """The dynamic values of a network (a pytree; a batch has a leading axis on every leaf).
+
+    neurons: population name -> neuron model (its parameter fields).
+    weights: projection name (or ``"input/post"`` for Poisson targets) -> scalar or ``[n_synapses]``.
+    rates: Poisson input name -> rate (Hz).
+    currents: current input name -> amplitude.
+    """
+
+    neurons: dict[str, NeuronModel]
+    weights: dict[str, Array]
+    rates: dict[str, Array]
+    currents: dict[str, Array]
+
+
+class NetworkState(NamedTuple):
+    """Dynamic state of a batch of networks.
+
+    neurons: population name -> model state with ``[B, n]`` leaves.
+    ring: population name -> ``[D, B, n]`` float32 spikes of the last D steps (D = max delay in steps).
+    step: int32 index of the next step.
+    """
+
+    neurons: dict[str, Any]
+    ring: dict[str, Array]
+    step: Array
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A spiking network: populations, projections, Poisson inputs and currents.
+
+    Args:
+        dt: time step (s).
+        propagation: ``"events"`` (event-driven spike buffers), ``"dense"`` (matrix products; small
+            networks, differentiable through spikes) or ``"auto"`` (dense below
+            ``DENSE_PAIR_LIMIT`` pre x post pairs).
+        block: spikes per iteration of the event-driven loop (tuning knob; 16 to 64 work well).
+    """
+
+    dt: float
+    populations: tuple[Population, ...]
+    projections: tuple[Projection, ...] = ()
+    poisson_inputs: tuple[PoissonInput, ...] = ()
+    currents: tuple[CurrentInput, ...] = ()
+    propagation: str = "auto"
+    block: int = 16
+
+    def __post_init__(self):
+        check_positive("dt", self.dt)
+        check_choice("propagation", self.propagation, PROPAGATION_MODES)
+        check_int("block", self.block, minimum=1)
+        names = [p.name for p in self.populations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"population names must be unique; got {names}")
+        sizes = dict(zip(names, (p.size for p in self.populations)))
+        for proj in self.projections:
+            for end, pop in (("pre", proj.pre), ("post", proj.post)):
+                if pop not in sizes:
+                    raise ValueError(f"Projection {proj.name!r}: unknown {end} population {pop!r}; known: {names}")
+            c = proj.connectivity
+            if (c.n_pre, c.n_post) != (sizes[proj.pre], sizes[proj.post]):
+                raise ValueError(
+                    f"Projection {proj.name!r}: connectivity is {c.n_pre} x {c.n_post} but populations "
+                    f"{proj.pre!r}, {proj.post!r} have sizes {sizes[proj.pre]} x {sizes[proj.post]}"
+                )
+            self.delay_steps(proj)
+        for inp in self.poisson_inputs:
+            if inp.rate * self.dt > 1:
+                raise ValueError(f"PoissonInput {inp.name!r}: rate * dt = {inp.rate * self.dt} exceeds 1")
+            for t in inp.targets:
+                if t.post not in sizes:
+                    raise ValueError(f"PoissonInput {inp.name!r}: unknown target population {t.post!r}")
+                if t.connectivity.n_post != sizes[t.post]:
+                    raise ValueError(f"PoissonInput {inp.name!r}: connectivity into {t.post!r} has n_post "
+                                     f"{t.connectivity.n_post}, population size is {sizes[t.post]}")
+        for cur in self.currents:
+            if cur.post not in sizes:
+                raise ValueError(f"CurrentInput {cur.name!r}: unknown population {cur.post!r}")
+        all_names = [p.name for p in self.projections] + [i.name for i in self.poisson_inputs] + [c.name for c in self.currents]
+        if len(set(all_names)) != len(all_names):
+            raise ValueError(f"projection, input and current names must be unique; got {all_names}")
+
+    # -- structure ---------------------------------------------------------------------------
+    def population(self, name: str) -> Population:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise ValueError(f"unknown population {name!r}; known: {[p.name for p in self.populations]}")
+
+    def delay_steps(self, proj: Projection) -> int:
+        """The projection's delay in whole steps (>= 1)."""
+        delay = self.dt if proj.delay is None else proj.delay
+        steps = delay / self.dt
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise ValueError(
+                f"Projection {proj.name!r}: delay {delay!r} s must be a whole number (>= 1) of dt = {self.dt} s"
+            )
+        return int(round(steps))
+
+    def ring_length(self, pop: str) -> int:
+        """Number of past steps of spikes kept for population ``pop`` (its longest outgoing delay)."""
+        delays = [self.delay_steps(p) for p in self.projections if p.pre == pop]
+        return max(delays, default=1)
+
+    def uses_dense(self, conn: Connectivity) -> bool:
+        if self.propagation == "auto":
+            return conn.n_pre * conn.n_post <= DENSE_PAIR_LIMIT
+        return self.propagation == "dense"
+
+    # -- values ------------------------------------------------------------------------------
+    def default_params(self) -> NetworkParams:
+        """The values stored in the structure, for a single network (no batch axis)."""
+        weights = {p.name: jnp.asarray(p.weight, jnp.float32) for p in self.projections}
+        for inp in self.poisson_inputs:
+            for t in inp.targets:
+                weights[f"{inp.name}/{t.post}"] = jnp.asarray(t.weight, jnp.float32)
+        return NetworkParams(
+            neurons={p.name: p.model for p in self.populations},
+            weights=weights,
+            rates={i.name: jnp.asarray(i.rate, jnp.float32) for i in self.poisson_inputs},
+            currents={c.name: jnp.asarray(c.amplitude, jnp.float32) for c in self.currents},
+        )
+
+    def init_state(self, params: NetworkParams, batch: int) -> NetworkState:
+        """Initial state of ``batch`` networks (each population from its model's ``init``)."""
+        neurons = {
+            p.name: jax.vmap(lambda m, n=p.size: m.init(n))(params.neurons[p.name]) for p in self.populations
+        }
+        ring = {p.name: jnp.zeros((self.ring_length(p.name), batch, p.size), jnp.float32) for p in self.populations}
+        return NetworkState(neurons, ring, jnp.int32(0))
+
+    def structure(self) -> dict[str, Any]:
+        """The index arrays of every projection and Poisson target (dense 0/1 matrices where the
+        dense path is used), keyed by weight name. Passed to jitted code as an argument so large
+        connectivity is not baked into the compiled program as constants."""
+        out = {}
+        for proj in self.projections:
+            out[proj.name] = self._structure_of(proj.connectivity)
+        for inp in self.poisson_inputs:
+            for t in inp.targets:
+                out[f"{inp.name}/{t.post}"] = self._structure_of(t.connectivity)
+        return out
+
+    def _structure_of(self, conn: Connectivity) -> Any:
+        return conn.dense(1.0) if self.uses_dense(conn) else conn
+
+
+def broadcast_params(params: NetworkParams, batch: int) -> NetworkParams:
+    """Give every leaf of an unbatched ``params`` a leading axis of ``batch`` (values repeated)."""
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), params)
+
+
+def stack_params(params: Sequence[NetworkParams]) -> NetworkParams:
+    """Stack unbatched params of identical structure into one batch."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *params)
+
+
+def batch_size_of(params: NetworkParams) -> int:
+    """Leading axis length shared by all leaves of a batched ``params``; raises if inconsistent."""
+    sizes = {int(jnp.shape(x)[0]) if jnp.ndim(x) else -1 for x in jax.tree_util.tree_leaves(params)}
+    if len(sizes) != 1 or -1 in sizes:
+        raise ValueError(
+            "batched params need one leading batch axis on every leaf; got leading sizes "
+            f"{sorted(sizes)} (use broadcast_params or stack_params)"
+        )
+    return sizes.pop()
+
+
+def _propagate(
+    net: Network, conn: Connectivity, structure: Any, spikes: Array, index: SpikeIndex | None, weights: Array, batch: int
+) -> Array:
+    """Increments ``[B, n_post]`` from ``[B, n_pre]`` spikes through one projection."""
+    if not isinstance(structure, Connectivity):  # a dense 0/1 matrix
+        if weights.ndim == 2:  # per-synapse weights: scatter each member's matrix
+            mats = jnp.zeros((batch, conn.n_pre, conn.n_post), jnp.float32)
+            mats = mats.at[:, conn.pre, conn.post].add(weights)
+            return deliver_dense(spikes, structure, mats)
+        return deliver_dense(spikes, structure, weights)
+    return deliver_events(index if index is not None else index_spikes(spikes), structure, weights, batch, block=net.block)
+
+
+def network_step(
+    net: Network, structure: dict[str, Any], params: NetworkParams, state: NetworkState, keys: Array
+) -> tuple[NetworkState, dict[str, Array]]:
+    """Advance a batch of networks by one step.
+
+    Args:
+        structure: ``net.structure()`` (passed in so jitted callers take it as an argument).
+        params: batched values (every leaf with a leading axis ``B``).
+        keys: ``[B]`` PRNG keys for this step.
+    Returns:
+        ``(state, spikes)`` with ``spikes[pop]`` of shape ``[B, n]`` (float32 0/1).
+    """
+    batch = keys.shape[0]
+    dt = net.dt
+    exc = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
+    inh = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
+    current = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
+    targets = {"exc": exc, "inh": inh}
+
+    # 1. inputs: delayed recurrent spikes, Poisson sources, currents
+    indexed: dict[tuple[str, int], tuple[Array, SpikeIndex]] = {}  # one spike index per (population, delay)
+    for proj in net.projections:
+        d = net.delay_steps(proj)
+        if (proj.pre, d) not in indexed:
+            ring = state.ring[proj.pre]
+            delayed = ring[(state.step - d) % ring.shape[0]]
+            indexed[proj.pre, d] = delayed, index_spikes(delayed)
+        delayed, index = indexed[proj.pre, d]
+        inc = _propagate(net, proj.connectivity, structure[proj.name], delayed, index, params.weights[proj.name], batch)
+        targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
+    for i, inp in enumerate(net.poisson_inputs):
+        sub = jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
+        p_spike = params.rates[inp.name] * dt
+        sources = jax.vmap(lambda k, p: jax.random.bernoulli(k, p, (inp.n_sources,)))(sub, p_spike).astype(jnp.float32)
+        index = index_spikes(sources)
+        for t in inp.targets:
+            name = f"{inp.name}/{t.post}"
+            inc = _propagate(net, t.connectivity, structure[name], sources, index, params.weights[name], batch)
+            targets[t.receptor][t.post] = targets[t.receptor][t.post] + inc
+    t_now = state.step.astype(jnp.float32) * dt
+    for cur in net.currents:
+        amp = params.currents[cur.name]
+        amp = amp.reshape(amp.shape + (1,) * (2 - amp.ndim))  # [B] -> [B, 1]
+        course = 1.0 if cur.time_course is None else cur.time_course(t_now)
+        current[cur.post] = current[cur.post] + amp * course
+
+    # 2. neuron update and spikes
+    new_neurons, spikes = {}, {}
+    for pop in net.populations:
+        inputs = NeuronInput(exc[pop.name], inh[pop.name], current[pop.name])
+        new_neurons[pop.name], spikes[pop.name] = jax.vmap(lambda m, s, x: m.step(s, x, dt))(
+            params.neurons[pop.name], state.neurons[pop.name], inputs
+        )
+
+    # 3. spikes into the delay rings
+    ring = {}
+    for pop in net.populations:
+        r = state.ring[pop.name]
+        ring[pop.name] = r.at[state.step % r.shape[0]].set(spikes[pop.name])
+    return NetworkState(new_neurons, ring, state.step + 1), spikes

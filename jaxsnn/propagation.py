@@ -1,0 +1,109 @@
+"""Spike propagation: from the spikes of a presynaptic population to increments of postsynaptic
+synaptic variables, for a whole batch at once.
+
+The batch is treated as one disjoint graph. The spikes of all ``B`` members (global id
+``b * n_pre + j``) are indexed once per step by a :class:`SpikeIndex`: the spike mask cut into words
+of 32 neurons, and the running count of spikes over words. The k-th spike of the step is then found
+by a binary search over words and a count inside one word, so a ``lax.while_loop`` can walk the
+step's spikes in blocks of ``block`` without ever compacting the whole mask (``jnp.nonzero`` costs a
+full prefix sum and scatter per step on CPU). The loop's cost is proportional to the number of
+spikes in the step, summed over the batch: no fixed capacity, so nothing can overflow.
+
+A dense path (``spikes @ W``) serves small networks and is differentiable with respect to spikes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from .connectivity import Connectivity
+
+WORD = 32
+
+
+class SpikeIndex(NamedTuple):
+    """Spikes of one step of a population over a batch, indexed for rank lookups.
+
+    words: ``[n_words, 32]`` int32 0/1 masks (the flattened ``[B * n]`` mask, zero-padded).
+    cumulative: ``[n_words]`` int32 inclusive running count of spikes over words.
+    size: ``B * n`` (static), also the padding id returned for ranks beyond the last spike.
+    """
+
+    words: Array
+    cumulative: Array
+    size: int
+
+    @property
+    def count(self) -> Array:
+        """Number of spikes in the step (int32 scalar)."""
+        return self.cumulative[-1]
+
+
+def index_spikes(spikes: Array) -> SpikeIndex:
+    """Index ``spikes`` (``[B, n]`` or ``[n]``, 0/1) for :func:`spike_ids`."""
+    flat = (spikes.reshape(-1) > 0).astype(jnp.int32)
+    size = flat.shape[0]
+    words = jnp.pad(flat, (0, (-size) % WORD)).reshape(-1, WORD)
+    return SpikeIndex(words, jnp.cumsum(words.sum(axis=1)), size)
+
+
+def spike_ids(index: SpikeIndex, ranks: Array) -> Array:
+    """Global ids of the spikes of rank ``ranks`` (0-based, in increasing id order); ``index.size``
+    for ranks at or beyond the number of spikes."""
+    n_words = index.words.shape[0]
+    word = jnp.searchsorted(index.cumulative, ranks, side="right", method="scan_unrolled")
+    word = jnp.minimum(word, n_words - 1)
+    before = jnp.where(word > 0, index.cumulative[word - 1], 0)
+    rank_in_word = ranks - before
+    position = jnp.argmax(jnp.cumsum(index.words[word], axis=1) > rank_in_word[:, None], axis=1)
+    return jnp.where(ranks < index.count, word * WORD + position, index.size).astype(jnp.int32)
+
+
+def deliver_events(index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, *, block: int = 16) -> Array:
+    """Summed weights of the indexed spikes onto each postsynaptic neuron.
+
+    Args:
+        index: spikes of the presynaptic population over a batch of ``batch`` members.
+        conn: the projection's connectivity (shared by the batch).
+        weights: ``[batch]`` one weight per member, or ``[batch, n_synapses]`` per synapse.
+        block: spikes processed per loop iteration (static).
+    Returns:
+        ``[batch, n_post]`` increments (float32).
+    """
+    n_pre, n_post = conn.n_pre, conn.n_post
+    per_synapse = weights.ndim == 2
+    flat_weights = weights.reshape(-1)
+    offsets = jnp.arange(block, dtype=jnp.int32)
+
+    def body(carry):
+        i, acc = carry
+        gid = spike_ids(index, i * block + offsets)
+        is_pad = gid >= batch * n_pre
+        member = jnp.where(is_pad, 0, gid // n_pre)
+        pre = jnp.where(is_pad, n_pre, gid % n_pre)
+        targets = conn.out_post[pre] + (member * (n_post + 1))[:, None]  # padding lands in slot n_post
+        if per_synapse:
+            syn = conn.out_syn[pre]
+            w = flat_weights.at[member[:, None] * conn.n_synapses + syn].get(mode="clip")
+        else:
+            w = jnp.broadcast_to(flat_weights[member][:, None], targets.shape)
+        return i + 1, acc.at[targets.reshape(-1)].add(w.reshape(-1))
+
+    n_blocks = (index.count + block - 1) // block
+    _, acc = jax.lax.while_loop(
+        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * (n_post + 1),), jnp.float32))
+    )
+    return acc.reshape(batch, n_post + 1)[:, :n_post]
+
+
+def deliver_dense(spikes: Array, weight_matrix: Array | None, weights: Array) -> Array:
+    """Dense propagation of ``[B, n_pre]`` spikes: through a shared ``[n_pre, n_post]`` 0/1 matrix
+    scaled per member by ``weights`` ``[B]``, or through per-member matrices when ``weights`` is
+    ``[B, n_pre, n_post]``. Returns ``[B, n_post]``."""
+    if weights.ndim == 3:
+        return jnp.einsum("bj,bjk->bk", spikes, weights)
+    return (spikes @ weight_matrix) * weights[:, None]

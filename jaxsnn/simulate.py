@@ -1,0 +1,368 @@
+"""Run a network for a duration and record what the caller asks for.
+
+Time runs as a ``lax.scan`` of record periods, each a ``lax.scan`` of time steps; long runs are cut
+into chunks of whole periods, each chunk one call of a compiled function whose outputs are moved to
+the host, so device memory does not grow with duration. Step keys derive from (member key, global
+step), so results do not depend on how the run is chunked.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ._validation import check_positive, steps_of
+from .propagation import index_spikes, spike_ids
+from .network import Network, NetworkParams, NetworkState, batch_size_of, broadcast_params, network_step
+
+
+@dataclass(frozen=True)
+class Record:
+    """What to record.
+
+    spikes: population -> neuron indices (``None``: all) recorded as spike events (step, neuron id).
+    counts: population -> neuron indices (``None``: all) whose spikes are counted per ``period``.
+    state: population -> {state field name -> neuron indices}, sampled at the end of every ``period``.
+    period: bin width of counts and sampling interval of state (s), a whole number of steps.
+    max_rate: sizes the event buffers: a chunk holds up to ``max_rate * chunk duration`` spikes per
+        recorded neuron on average (Hz). Spikes beyond it are counted as overflow and reported.
+    """
+
+    spikes: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
+    counts: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
+    state: Mapping[str, Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    period: float = 1e-3
+    max_rate: float = 200.0
+
+
+class SpikeEvents(NamedTuple):
+    """Recorded spikes of one population over a batch: parallel arrays of equal length.
+
+    member: batch member; step: time step (time = step * dt); neuron: index into the recorded
+    neurons' list (equal to the population index when all neurons are recorded).
+    overflow: number of spikes that did not fit the buffers (0 means nothing was lost).
+    """
+
+    member: np.ndarray
+    step: np.ndarray
+    neuron: np.ndarray
+    overflow: int
+
+    def times(self, dt: float) -> np.ndarray:
+        """Spike times (s)."""
+        return self.step * dt
+
+    def of_member(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(step, neuron)`` arrays of batch member ``b``."""
+        sel = self.member == b
+        return self.step[sel], self.neuron[sel]
+
+
+@dataclass
+class SimulationResult:
+    """Outputs of :func:`simulate`. Every array has the batch axis first.
+
+    spikes: population -> :class:`SpikeEvents`.
+    counts: population -> ``[B, n_periods, n_recorded]`` int32 spike counts per period.
+    state: population -> field -> ``[B, n_periods, n_indices]`` samples at the end of each period.
+    final_state: the network state after the last step (to continue a run).
+    """
+
+    dt: float
+    duration: float
+    batch: int
+    recorded: dict[str, np.ndarray]
+    spikes: dict[str, SpikeEvents]
+    counts: dict[str, np.ndarray]
+    state: dict[str, dict[str, np.ndarray]]
+    final_state: NetworkState
+
+    def rates(self, population: str) -> np.ndarray:
+        """``[B]`` mean firing rate (Hz) of the recorded neurons of ``population``."""
+        if population in self.counts:
+            c = self.counts[population]
+            return c.sum(axis=(1, 2)) / (c.shape[2] * self.duration)
+        ev = self.spikes[population]
+        n = len(self.recorded[population])
+        return np.bincount(ev.member, minlength=self.batch) / (n * self.duration)
+
+    def cv_isi(self, population: str, *, min_spikes: int = 3) -> np.ndarray:
+        """``[B]`` mean coefficient of variation of interspike intervals over recorded neurons with at
+        least ``min_spikes`` spikes (NaN for a member without any such neuron)."""
+        ev = self.spikes[population]
+        out = np.full(self.batch, np.nan)
+        for b in range(self.batch):
+            steps, ids = ev.of_member(b)
+            order = np.lexsort((steps, ids))
+            steps, ids = steps[order], ids[order]
+            cvs = []
+            for ids_run in np.split(np.arange(ids.size), np.flatnonzero(np.diff(ids)) + 1):
+                if ids_run.size >= min_spikes:
+                    isi = np.diff(steps[ids_run]) * self.dt
+                    cvs.append(isi.std() / isi.mean())
+            if cvs:
+                out[b] = float(np.mean(cvs))
+        return out
+
+
+def _indices(net: Network, pop: str, idx: Sequence[int] | None) -> np.ndarray:
+    n = net.population(pop).size
+    if idx is None:
+        return np.arange(n, dtype=np.int32)
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+        raise ValueError(f"recorded indices of {pop!r} must be a 1-D list within [0, {n}); got {idx!r}")
+    return idx.astype(np.int32)
+
+
+class _EventBuffer(NamedTuple):
+    """Spike events of one population over the whole batch in one flat buffer.
+
+    gid: ``[capacity + block]`` global ids ``b * n_rec + i``; step: the step of each event;
+    count: valid entries; overflow: events that did not fit.
+    """
+
+    gid: Array
+    step: Array
+    count: Array
+    overflow: Array
+
+
+_RECORD_BLOCK = 32
+
+
+def _write_events(buf: _EventBuffer, spikes: Array, step: Array, capacity: int) -> _EventBuffer:
+    """Append this step's spikes ``[B, n_rec]`` to the buffer, one block of 32 spikes per loop turn
+    (cost proportional to the step's spikes)."""
+    index = index_spikes(spikes)
+    offsets = jnp.arange(_RECORD_BLOCK, dtype=jnp.int32)
+    n_blocks = (index.count + _RECORD_BLOCK - 1) // _RECORD_BLOCK
+
+    def body(carry):
+        i, gid_buf, step_buf = carry
+        gid = spike_ids(index, i * _RECORD_BLOCK + offsets)
+        at = jnp.minimum(buf.count + i * _RECORD_BLOCK, capacity)
+        gid_buf = jax.lax.dynamic_update_slice(gid_buf, gid, (at,))
+        step_buf = jax.lax.dynamic_update_slice(step_buf, jnp.full((_RECORD_BLOCK,), step, jnp.int32), (at,))
+        return i + 1, gid_buf, step_buf
+
+    _, gid_buf, step_buf = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, (jnp.int32(0), buf.gid, buf.step))
+    new_count = jnp.minimum(buf.count + index.count, capacity)
+    return _EventBuffer(gid_buf, step_buf, new_count, buf.overflow + (buf.count + index.count - new_count))
+
+
+def _select(values: Array, idx: np.ndarray) -> Array:
+    """``values[:, idx]``, without a gather when ``idx`` is every neuron in order."""
+    if idx.size == values.shape[1] and np.array_equal(idx, np.arange(idx.size)):
+        return values
+    return values[:, idx]
+
+
+def _make_chunk_runner(net: Network, record: Record, indices: dict, period_steps: int, n_periods: int, capacity: dict):
+    """A jitted function advancing a batch by ``n_periods`` record periods."""
+
+    def run(structure, params, state, member_keys):
+        batch = member_keys.shape[0]
+
+        def step_body(carry, _):
+            state, events, counts = carry
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
+            step = state.step
+            state, spikes = network_step(net, structure, params, state, keys)
+            counts = {p: counts[p] + _select(spikes[p], indices["counts"][p]).astype(jnp.int32) for p in counts}
+            events = {
+                p: _write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
+            }
+            return (state, events, counts), None
+
+        def period_body(carry, _):
+            state, events = carry
+            counts0 = {p: jnp.zeros((batch, len(ix)), jnp.int32) for p, ix in indices["counts"].items()}
+            (state, events, counts), _ = jax.lax.scan(step_body, (state, events, counts0), None, length=period_steps)
+            samples = {
+                p: {f: getattr(state.neurons[p], f)[:, ix] for f, ix in fields.items()}
+                for p, fields in indices["state"].items()
+            }
+            return (state, events), (counts, samples)
+
+        events0 = {
+            p: _EventBuffer(
+                jnp.zeros((capacity[p] + _RECORD_BLOCK,), jnp.int32),
+                jnp.zeros((capacity[p] + _RECORD_BLOCK,), jnp.int32),
+                jnp.int32(0),
+                jnp.int32(0),
+            )
+            for p in indices["spikes"]
+        }
+        (state, events), (counts, samples) = jax.lax.scan(period_body, (state, events0), None, length=n_periods)
+        return state, events, counts, samples
+
+    return jax.jit(run)
+
+
+def _chunk_periods(total_periods: int, max_periods: int) -> int:
+    """Largest divisor of ``total_periods`` not above ``max_periods`` (equal chunks: one compilation)."""
+    best = 1
+    for d in range(1, int(math.isqrt(total_periods)) + 1):
+        if total_periods % d == 0:
+            for c in (d, total_periods // d):
+                if c <= max_periods:
+                    best = max(best, c)
+    return best
+
+
+def simulate(
+    net: Network,
+    duration: float,
+    key: Array,
+    *,
+    params: NetworkParams | None = None,
+    batch: int | None = None,
+    record: Record | None = None,
+    state: NetworkState | None = None,
+    chunk_duration: float = 1.0,
+    on_overflow: str = "warn",
+) -> SimulationResult:
+    """Simulate a batch of networks for ``duration`` seconds.
+
+    Args:
+        net: the network structure (and default values).
+        duration: simulated time (s), a whole number of record periods.
+        key: PRNG key; member b uses ``fold_in(key, b)``, and step t of member b
+            ``fold_in(fold_in(key, b), t)``.
+        params: values; unbatched (broadcast to ``batch``, default 1) or batched with a leading axis
+            on every leaf (see ``broadcast_params``/``stack_params``).
+        record: what to record (default: nothing but the final state).
+        state: a state to continue from (e.g. ``result.final_state``); fresh from the models' ``init``
+            otherwise.
+        chunk_duration: longest stretch of time (s) run in one compiled call; outputs move to the host
+            between chunks.
+        on_overflow: ``"warn"``, ``"raise"`` or ``"ignore"`` when event buffers overflowed.
+    Returns:
+        :class:`SimulationResult`.
+    """
+    record = record or Record()
+    if on_overflow not in ("warn", "raise", "ignore"):
+        raise ValueError(f"on_overflow must be 'warn', 'raise' or 'ignore'; got {on_overflow!r}")
+    check_positive("record.max_rate", record.max_rate)
+    check_positive("chunk_duration", chunk_duration)
+    n_steps = steps_of("duration", duration, net.dt)
+    period_steps = steps_of("record.period", record.period, net.dt)
+    if period_steps == 0:
+        raise ValueError("record.period must be at least one step")
+    if n_steps % period_steps:
+        raise ValueError(f"duration ({duration} s) must be a whole number of record periods ({record.period} s)")
+    total_periods = n_steps // period_steps
+    chunk_periods = _chunk_periods(total_periods, max(1, int(chunk_duration / record.period + 1e-9)))
+
+    params = net.default_params() if params is None else params
+    unbatched = net.default_params()
+    same_rank = all(
+        jnp.ndim(a) == jnp.ndim(b)
+        for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(unbatched))
+    )
+    if same_rank:
+        params = broadcast_params(params, batch or 1)
+    b = batch_size_of(params)
+    if batch is not None and batch != b:
+        raise ValueError(f"batch = {batch} does not match the params' batch axis of {b}")
+
+    indices = {
+        "spikes": {p: _indices(net, p, ix) for p, ix in record.spikes.items()},
+        "counts": {p: _indices(net, p, ix) for p, ix in record.counts.items()},
+        "state": {p: {f: _indices(net, p, ix) for f, ix in fields.items()} for p, fields in record.state.items()},
+    }
+    chunk_time = chunk_periods * period_steps * net.dt
+    capacity = {
+        p: max(64, int(math.ceil(record.max_rate * chunk_time * len(ix) * b))) for p, ix in indices["spikes"].items()
+    }
+    runner = _make_chunk_runner(net, record, indices, period_steps, chunk_periods, capacity)
+
+    member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(b))
+    structure = net.structure()
+    if state is None:
+        state = net.init_state(params, b)
+    spikes_parts = {p: [] for p in indices["spikes"]}
+    overflow = {p: 0 for p in indices["spikes"]}
+    counts_parts = {p: [] for p in indices["counts"]}
+    state_parts = {p: {f: [] for f in fields} for p, fields in indices["state"].items()}
+    for _ in range(total_periods // chunk_periods):
+        state, events, counts, samples = runner(structure, params, state, member_keys)
+        for p, ev in events.items():
+            count = int(ev.count)
+            gid = np.asarray(ev.gid[:count])
+            n_rec = len(indices["spikes"][p])
+            spikes_parts[p].append((gid // n_rec, np.asarray(ev.step[:count]), gid % n_rec))
+            overflow[p] += int(ev.overflow)
+        for p, c in counts.items():
+            counts_parts[p].append(np.moveaxis(np.asarray(c), 0, 1))
+        for p, fields in samples.items():
+            for f, v in fields.items():
+                state_parts[p][f].append(np.moveaxis(np.asarray(v), 0, 1))
+
+    spikes = {}
+    for p, parts in spikes_parts.items():
+        member, step, neuron = (np.concatenate(x) for x in zip(*parts))
+        order = np.lexsort((neuron, step, member))
+        spikes[p] = SpikeEvents(member[order], step[order], neuron[order], overflow[p])
+        if overflow[p] and on_overflow != "ignore":
+            msg = (f"spike recording of {p!r} overflowed: {overflow[p]} spikes were not recorded; "
+                   f"raise Record.max_rate (now {record.max_rate} Hz)")
+            if on_overflow == "raise":
+                raise RuntimeError(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return SimulationResult(
+        dt=net.dt,
+        duration=duration,
+        batch=b,
+        recorded={**{p: ix for p, ix in indices["spikes"].items()}, **{p: ix for p, ix in indices["counts"].items()}},
+        spikes=spikes,
+        counts={p: np.concatenate(v, axis=1) for p, v in counts_parts.items()},
+        state={p: {f: np.concatenate(v, axis=1) for f, v in fields.items()} for p, fields in state_parts.items()},
+        final_state=state,
+    )
+
+
+def integrate(
+    net: Network,
+    params: NetworkParams,
+    state: NetworkState,
+    member_keys: Array,
+    n_steps: int,
+    structure: dict[str, Any] | None = None,
+) -> tuple[NetworkState, dict[str, Array]]:
+    """Advance a batch by ``n_steps`` steps and count spikes: a pure function of arrays.
+
+    It can be jitted (``net`` and ``n_steps`` static), vmapped over params, states and keys (for
+    example over several batches), and differentiated (with the dense propagation path and a
+    surrogate spike function). Keys follow the same scheme as :func:`simulate`, so both give the same
+    spikes for the same member keys.
+
+    Args:
+        params: batched values (leading axis ``B`` on every leaf).
+        state: batched state (from ``net.init_state``).
+        member_keys: ``[B]`` keys, one per member.
+    Returns:
+        ``(final_state, counts)`` with ``counts[pop]`` of shape ``[B, n]`` (float32 spike counts).
+    """
+    structure = net.structure() if structure is None else structure
+
+    def body(carry, _):
+        state, counts = carry
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
+        state, spikes = network_step(net, structure, params, state, keys)
+        return (state, {p: counts[p] + spikes[p] for p in counts}), None
+
+    batch = member_keys.shape[0]
+    counts0 = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
+    (state, counts), _ = jax.lax.scan(body, (state, counts0), None, length=n_steps)
+    return state, counts

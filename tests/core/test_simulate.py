@@ -1,0 +1,152 @@
+"""simulate / integrate: Poisson inputs, chunking, batching, vmap, recording, input checks."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsnn import connectivity as C
+from jaxsnn.network import (
+    CurrentInput, Network, PoissonInput, PoissonTarget, Population, Projection, broadcast_params, stack_params,
+)
+from jaxsnn.networks import coba_initial_state, coba_network
+from jaxsnn.neurons import LIF
+from jaxsnn.simulate import Record, integrate, simulate
+
+
+def counting_network(n, rate, dt=1e-4):
+    """n Poisson sources, source i -> neuron i, into LIF neurons whose synaptic current never decays
+    and never makes them fire: i_exc / weight counts the source's spikes."""
+    counter = LIF(tau_exc=1e9, r_m=1e-3, v_th=1.0)
+    conn = C.from_edges(np.arange(n), np.arange(n), n, n)
+    return Network(dt=dt, populations=(Population("P", n, counter),),
+                   poisson_inputs=(PoissonInput("src", n, rate, (PoissonTarget("P", conn, 1.0),)),))
+
+
+def test_poisson_input_counts_are_binomial():
+    n, rate, duration = 400, 40.0, 1.0
+    net = counting_network(n, rate)
+    res = simulate(net, duration, jax.random.key(0), record=Record(state={"P": {"i_exc": None}}, period=duration))
+    counts = res.state["P"]["i_exc"][0, -1]
+    steps, p = 10000, rate * 1e-4
+    mean, var = steps * p, steps * p * (1 - p)  # at most one spike per source per step: Binomial(steps, p)
+    assert abs(counts.mean() - mean) < 4 * np.sqrt(var / n)
+    assert abs(counts.var() / var - 1) < 4 * np.sqrt(2 / n)
+
+
+def test_poisson_rate_is_a_batched_value():
+    net = counting_network(200, 20.0)
+    params = stack_params([net.default_params()._replace(rates={"src": jnp.float32(r)}) for r in (10.0, 80.0)])
+    res = simulate(net, 0.5, jax.random.key(0), params=params, record=Record(state={"P": {"i_exc": None}}, period=0.5))
+    means = res.state["P"]["i_exc"][:, -1].mean(axis=1) / 0.5
+    np.testing.assert_allclose(means, [10.0, 80.0], rtol=0.1)
+
+
+def small_coba(**kw):
+    return coba_network(jax.random.key(0), n_exc=400, n_inh=100, p=0.1, w_exc=0.3, w_inh=3.0, **kw)
+
+
+def test_chunking_does_not_change_results():
+    net = small_coba()
+    params = broadcast_params(net.default_params(), 2)
+    state = coba_initial_state(net, params, jax.random.key(1), 2)
+    rec = Record(spikes={"E": None, "I": None}, counts={"E": [0, 1, 2]}, period=0.01)
+    a = simulate(net, 0.2, jax.random.key(5), params=params, state=state, record=rec, chunk_duration=0.2)
+    b = simulate(net, 0.2, jax.random.key(5), params=params, state=state, record=rec, chunk_duration=0.05)
+    for pop in ("E", "I"):
+        for field in ("member", "step", "neuron"):
+            np.testing.assert_array_equal(getattr(a.spikes[pop], field), getattr(b.spikes[pop], field))
+    np.testing.assert_array_equal(a.counts["E"], b.counts["E"])
+    assert a.spikes["E"].step.size > 100
+
+
+def test_batch_members_are_independent_and_match_single_runs():
+    net = small_coba()
+    params = broadcast_params(net.default_params(), 3)
+    state = coba_initial_state(net, params, jax.random.key(1), 3)
+    rec = Record(spikes={"E": None})
+    batched = simulate(net, 0.1, jax.random.key(5), params=params, state=state, record=rec)
+    single_state = jax.tree_util.tree_map(lambda x: x[:, 1:2] if x.ndim == 3 else x, state)
+    single_state = single_state._replace(neurons=jax.tree_util.tree_map(lambda x: x[1:2], state.neurons))
+    # COBA draws no random numbers after its initial state, so member 1 of the batch must equal a
+    # single run started from member 1's initial state, whatever its key
+    single = simulate(net, 0.1, jax.random.key(77), params=broadcast_params(net.default_params(), 1),
+                      state=single_state, record=rec)
+    s_b, n_b = batched.spikes["E"].of_member(1)
+    s_s, n_s = single.spikes["E"].of_member(0)
+    np.testing.assert_array_equal(s_b, s_s)
+    np.testing.assert_array_equal(n_b, n_s)
+    assert not np.array_equal(batched.spikes["E"].of_member(0)[1], n_b)
+
+
+def test_integrate_under_vmap_equals_native_batch():
+    net = small_coba()
+    params = broadcast_params(net.default_params(), 2)
+    state = coba_initial_state(net, params, jax.random.key(1), 2)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(9), i))(jnp.arange(2))
+    run = jax.jit(lambda p, s, k: integrate(net, p, s, k, 500))
+    _, native = run(params, state, keys)
+    # vmap over members, each a batch of one
+    p1 = jax.tree_util.tree_map(lambda x: x[:, None], params)
+    s1 = state._replace(neurons=jax.tree_util.tree_map(lambda x: x[:, None], state.neurons),
+                        ring={k: jnp.moveaxis(v, 1, 0)[:, :, None] for k, v in state.ring.items()},
+                        step=jnp.zeros(2, jnp.int32))
+    _, vmapped = jax.jit(jax.vmap(lambda p, s, k: integrate(net, p, s, k[None], 500)))(p1, s1, keys)
+    np.testing.assert_array_equal(np.asarray(native["E"]), np.asarray(vmapped["E"][:, 0]))
+    assert float(native["E"].sum()) > 0
+
+
+def test_integrate_and_simulate_agree():
+    net = counting_network(50, 30.0)
+    params = broadcast_params(net.default_params(), 1)
+    state = net.init_state(params, 1)
+    keys = jax.random.fold_in(jax.random.key(3), 0)[None]
+    final, _ = integrate(net, params, state, keys, 1000)
+    res = simulate(net, 0.1, jax.random.key(3), record=Record(state={"P": {"i_exc": None}}, period=0.1))
+    np.testing.assert_allclose(np.asarray(final.neurons["P"].i_exc[0]), res.state["P"]["i_exc"][0, -1])
+
+
+def test_recording_overflow_is_reported():
+    net = small_coba()
+    params = broadcast_params(net.default_params(), 1)
+    state = coba_initial_state(net, params, jax.random.key(1), 1)
+    rec = Record(spikes={"E": None}, max_rate=0.5)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        res = simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=rec)
+    assert res.spikes["E"].overflow > 0
+    with pytest.raises(RuntimeError, match="max_rate"):
+        simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=rec, on_overflow="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=Record(spikes={"E": None}))
+    assert ok.spikes["E"].overflow == 0
+
+
+def test_time_varying_current_and_state_samples():
+    net = Network(dt=1e-4, populations=(Population("P", 2, LIF()),),
+                  currents=(CurrentInput("ramp", "P", jnp.array([0.1e-9, 0.2e-9]), time_course=lambda t: t / 0.01),))
+    res = simulate(net, 0.01, jax.random.key(0), record=Record(state={"P": {"v": None}}, period=0.005))
+    v = res.state["P"]["v"][0]  # [2 samples, 2 neurons]
+    assert v.shape == (2, 2)
+    assert np.all(v[1] > v[0]) and v[1, 1] - (-0.070) > 1.8 * (v[1, 0] - (-0.070))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: simulate(small_coba(), 0.00015, jax.random.key(0)), "whole multiple of dt"),
+    (lambda: simulate(small_coba(), 0.1, jax.random.key(0), record=Record(period=0.03)), "record periods"),
+    (lambda: simulate(small_coba(), 0.1, jax.random.key(0), on_overflow="silent"), "on_overflow"),
+    (lambda: PoissonInput("x", 10, -1.0, ()), "rate"),
+    (lambda: Projection("p", "A", "B", C.all_to_all(2, 2), weight=[1.0, 2.0]), "weight"),
+    (lambda: Projection("p", "A", "B", C.all_to_all(2, 2), receptor="gaba"), "receptor"),
+    (lambda: Network(1e-4, (Population("A", 2, LIF()),), (Projection("p", "A", "B", C.all_to_all(2, 2)),)), "unknown post"),
+    (lambda: Network(1e-4, (Population("A", 2, LIF()),), (Projection("p", "A", "A", C.all_to_all(2, 2), delay=1.5e-4),)), "whole number"),
+    (lambda: Network(1e-4, (Population("A", 3, LIF()),), (Projection("p", "A", "A", C.all_to_all(2, 2)),)), "connectivity is"),
+    (lambda: Network(1e-4, (Population("A", 2, LIF()),), propagation="sparse"), "propagation"),
+    (lambda: counting_network(10, 20000.0), "exceeds 1"),
+    (lambda: simulate(small_coba(), 0.1, jax.random.key(0), record=Record(spikes={"E": [5000]})), "recorded indices"),
+])
+def test_bad_input_raises_value_error(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -167,7 +168,26 @@ def _select(values: Array, idx: np.ndarray) -> Array:
     return values[:, idx]
 
 
-def _make_chunk_runner(net: Network, record: Record, indices: dict, period_steps: int, n_periods: int, capacity: dict):
+_RUNNERS: "weakref.WeakKeyDictionary[Network, dict]" = weakref.WeakKeyDictionary()
+
+
+def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict):
+    """The compiled chunk program for this network and recording layout, built once and reused."""
+    layout = (
+        period_steps,
+        n_periods,
+        tuple((p, ix.tobytes()) for p, ix in indices["spikes"].items()),
+        tuple((p, ix.tobytes()) for p, ix in indices["counts"].items()),
+        tuple((p, tuple((f, ix.tobytes()) for f, ix in fields.items())) for p, fields in indices["state"].items()),
+        tuple(sorted(capacity.items())),
+    )
+    cache = _RUNNERS.setdefault(net, {})
+    if layout not in cache:
+        cache[layout] = _make_chunk_runner(net, indices, period_steps, n_periods, capacity)
+    return cache[layout]
+
+
+def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict):
     """A jitted function advancing a batch by ``n_periods`` record periods."""
 
     def run(structure, params, state, member_keys):
@@ -285,7 +305,7 @@ def simulate(
     capacity = {
         p: max(64, int(math.ceil(record.max_rate * chunk_time * len(ix) * b))) for p, ix in indices["spikes"].items()
     }
-    runner = _make_chunk_runner(net, record, indices, period_steps, chunk_periods, capacity)
+    runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity)
 
     member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(b))
     structure = net.structure()

@@ -125,7 +125,7 @@ def _indices(net: Network, pop: str, idx: Sequence[int] | None) -> np.ndarray:
     return idx.astype(np.int32)
 
 
-class _EventBuffer(NamedTuple):
+class EventBuffer(NamedTuple):
     """Spike events of one population over the whole batch in one flat buffer.
 
     gid: ``[capacity + block]`` global ids ``b * n_rec + i``; step: the step of each event;
@@ -138,27 +138,27 @@ class _EventBuffer(NamedTuple):
     overflow: Array
 
 
-_RECORD_BLOCK = 32
+RECORD_BLOCK = 32
 
 
-def _write_events(buf: _EventBuffer, spikes: Array, step: Array, capacity: int) -> _EventBuffer:
+def write_events(buf: EventBuffer, spikes: Array, step: Array, capacity: int) -> EventBuffer:
     """Append this step's spikes ``[B, n_rec]`` to the buffer, one block of 32 spikes per loop turn
     (cost proportional to the step's spikes)."""
     index = index_spikes(spikes)
-    offsets = jnp.arange(_RECORD_BLOCK, dtype=jnp.int32)
-    n_blocks = (index.count + _RECORD_BLOCK - 1) // _RECORD_BLOCK
+    offsets = jnp.arange(RECORD_BLOCK, dtype=jnp.int32)
+    n_blocks = (index.count + RECORD_BLOCK - 1) // RECORD_BLOCK
 
     def body(carry):
         i, gid_buf, step_buf = carry
-        gid = spike_ids(index, i * _RECORD_BLOCK + offsets)
-        at = jnp.minimum(buf.count + i * _RECORD_BLOCK, capacity)
+        gid = spike_ids(index, i * RECORD_BLOCK + offsets)
+        at = jnp.minimum(buf.count + i * RECORD_BLOCK, capacity)
         gid_buf = jax.lax.dynamic_update_slice(gid_buf, gid, (at,))
-        step_buf = jax.lax.dynamic_update_slice(step_buf, jnp.full((_RECORD_BLOCK,), step, jnp.int32), (at,))
+        step_buf = jax.lax.dynamic_update_slice(step_buf, jnp.full((RECORD_BLOCK,), step, jnp.int32), (at,))
         return i + 1, gid_buf, step_buf
 
     _, gid_buf, step_buf = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, (jnp.int32(0), buf.gid, buf.step))
     new_count = jnp.minimum(buf.count + index.count, capacity)
-    return _EventBuffer(gid_buf, step_buf, new_count, buf.overflow + (buf.count + index.count - new_count))
+    return EventBuffer(gid_buf, step_buf, new_count, buf.overflow + (buf.count + index.count - new_count))
 
 
 def _select(values: Array, idx: np.ndarray) -> Array:
@@ -200,7 +200,7 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             state, spikes = network_step(net, structure, params, state, keys)
             counts = {p: counts[p] + _select(spikes[p], indices["counts"][p]).astype(jnp.int32) for p in counts}
             events = {
-                p: _write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
+                p: write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
             }
             return (state, events, counts), None
 
@@ -215,9 +215,9 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             return (state, events), (counts, samples)
 
         events0 = {
-            p: _EventBuffer(
-                jnp.zeros((capacity[p] + _RECORD_BLOCK,), jnp.int32),
-                jnp.zeros((capacity[p] + _RECORD_BLOCK,), jnp.int32),
+            p: EventBuffer(
+                jnp.zeros((capacity[p] + RECORD_BLOCK,), jnp.int32),
+                jnp.zeros((capacity[p] + RECORD_BLOCK,), jnp.int32),
                 jnp.int32(0),
                 jnp.int32(0),
             )

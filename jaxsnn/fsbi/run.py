@@ -1,0 +1,266 @@
+"""``jaxsnn.fsbi.simulate``: run a batch of rules through the fSBI protocol and compute their metrics."""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validation import steps_of
+from ..simulate import RECORD_BLOCK, EventBuffer, write_events
+from .config import FSBIConfig, make_config
+from .metrics import METRIC_NAMES, MLP_METRIC_NAMES
+from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
+from .rules import MLPRule, PolynomialRule
+from .simulator import (
+    FSBIState, FSBIStructure, build_structure, default_ext_capacity, fsbi_step, initial_state, trace_decays,
+)
+
+
+@dataclass
+class FSBIResult:
+    """Outcome of :func:`simulate` for ``R`` rules.
+
+    theta: ``[R, P]`` the simulated θ. metrics: metric name -> ``[R]`` (NaN where the run blew up).
+    blowup_time: ``[R]`` time (s) the blow-up guard stopped the run, -1 if it never did.
+    overflow: ``[R]`` lost events: steps whose external-spike draw hit its capacity plus spikes that did
+    not fit the spike recording buffers (0 means nothing was lost).
+    weights: projection -> (sample times ``[S]`` in s, values ``[R, S, n_monitored]``).
+    spikes: with ``record_spikes``: "E"/"I" -> list over rules of (times in s, neuron ids).
+    wall_s: wall-clock time of the call (s). config: the configuration used.
+    """
+
+    theta: np.ndarray
+    metrics: dict[str, np.ndarray]
+    blowup_time: np.ndarray
+    overflow: np.ndarray
+    weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    spikes: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None
+    wall_s: float
+    config: FSBIConfig
+
+
+_STRUCTURES: dict[tuple[FSBIConfig, int], FSBIStructure] = {}
+_PROGRAMS: "weakref.WeakKeyDictionary[FSBIStructure, dict]" = weakref.WeakKeyDictionary()
+
+
+def get_structure(config: FSBIConfig, seed: int) -> FSBIStructure:
+    """The network of ``config`` drawn from ``seed``, built once per (structure options, seed)."""
+    key = (_structure_key(config), seed)
+    if key not in _STRUCTURES:
+        if len(_STRUCTURES) > 8:
+            _STRUCTURES.clear()
+        _STRUCTURES[key] = build_structure(config, seed)
+    return _STRUCTURES[key]
+
+
+def _structure_key(config: FSBIConfig) -> tuple:
+    return (config.task, config.n_exc, config.n_inh, config.p_conn, config.n_ext, config.p_ext, config.n_monitored)
+
+
+def _validate_theta(theta: Any, config: FSBIConfig) -> np.ndarray:
+    theta = np.asarray(theta, np.float64)
+    size = config.theta_size
+    if theta.ndim == 1:
+        theta = theta[None]
+    if theta.ndim != 2 or theta.shape[1] != size or theta.shape[0] == 0:
+        raise ValueError(f"theta for task {config.task!r} must have shape [{size}] or [R, {size}]; got {list(np.shape(theta))}")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite")
+    r_ext = theta[:, -1]
+    if np.any(r_ext < 0) or np.any(r_ext * config.dt > 1):
+        raise ValueError(f"r_ext (last entry of theta) must lie in [0, 1/dt] Hz; got {r_ext[(r_ext < 0) | (r_ext * config.dt > 1)][:5]}")
+    if config.task == "polynomial":
+        taus = theta[:, :24].reshape(-1, 4, 6)[:, :, :2]
+        if np.any(taus <= 0):
+            raise ValueError("polynomial rule time constants tau_pre, tau_post (entries 0, 1 of each projection) must be > 0 s")
+    return theta
+
+
+def _default_block(n_rules: int) -> int:
+    """Spikes per event-loop turn: small for few rules (padding costs), larger for big batches."""
+    return 4 if n_rules <= 2 else 8 if n_rules <= 8 else 16 if n_rules <= 32 else 32
+
+
+class _Programs:
+    """The compiled pieces for one (structure, R, block, capacity): advance without recording, and
+    advance one chunk of the recording window."""
+
+    def __init__(self, structure: FSBIStructure, n_rules: int, block: int, ext_capacity: int, periods_per_chunk: int):
+        cfg = structure.config
+        self.period_steps = steps_of("weight_sample_period", cfg.weight_sample_period, cfg.dt)
+        window_steps = steps_of("duration", cfg.duration, cfg.dt) - steps_of("record_start", cfg.record_start, cfg.dt)
+        self.window_start = steps_of("record_start", cfg.record_start, cfg.dt)
+        n_e, n_i = cfg.recorded_e, cfg.recorded_i
+        capacity = {
+            "E": max(64, math.ceil(cfg.spike_buffer_rate * n_e * periods_per_chunk * cfg.weight_sample_period)),
+            "I": max(64, math.ceil(cfg.spike_buffer_rate * n_i * periods_per_chunk * cfg.weight_sample_period)),
+        }
+        self.capacity = capacity
+        del window_steps
+
+        def step(rule, r_ext, decays, rule_keys, conns, state):
+            return fsbi_step(structure, conns, rule, r_ext, decays, rule_keys, state, block, ext_capacity)
+
+        def advance(rule, r_ext, decays, rule_keys, conns, state, n_steps):
+            def body(s, _):
+                s, _ = step(rule, r_ext, decays, rule_keys, conns, s)
+                return s, None
+            return jax.lax.scan(body, state, None, length=n_steps)[0]
+
+        self.advance = jax.jit(advance, static_argnums=6)
+
+        def record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored):
+            def step_body(carry, _):
+                s, acc, events = carry
+                k = s.step - self.window_start
+                s, spikes = step(rule, r_ext, decays, rule_keys, conns, s)
+                e = spikes["E"][:, :n_e]
+                i = spikes["I"][:, :n_i]
+                acc = jax.vmap(update_accumulator, in_axes=(0, 0, 0, None))(acc, e > 0, i > 0, k)
+                if cfg.record_spikes:
+                    events = {p: jax.vmap(lambda b, x: write_events(b, x[None], k, capacity[p]))(events[p], sp)
+                              for p, sp in (("E", e), ("I", i))}
+                return (s, acc, events), None
+
+            def period_body(carry, _):
+                s, acc, events = carry
+                samples = {name: s.weights[name][:, idx] for name, idx in monitored.items()}
+                (s, acc, events), _ = jax.lax.scan(step_body, (s, acc, events), None, length=self.period_steps)
+                return (s, acc, events), samples
+
+            r = r_ext.shape[0]
+            events = {}
+            if cfg.record_spikes:
+                events = {p: EventBuffer(jnp.zeros((r, capacity[p] + RECORD_BLOCK), jnp.int32),
+                                         jnp.zeros((r, capacity[p] + RECORD_BLOCK), jnp.int32),
+                                         jnp.zeros((r,), jnp.int32), jnp.zeros((r,), jnp.int32)) for p in ("E", "I")}
+            (state, acc, events), samples = jax.lax.scan(period_body, (state, acc, events), None, length=periods_per_chunk)
+            return state, acc, events, samples
+
+        self.record = jax.jit(record)
+
+        def finalize(acc, samples, sample_times):
+            return jax.vmap(lambda a, s: finalize_metrics(a, s, w_max=cfg.w_max, sample_times=sample_times))(acc, samples)
+
+        self.finalize = finalize
+
+
+def _largest_divisor_at_most(n: int, limit: int) -> int:
+    best = 1
+    for d in range(1, int(math.isqrt(n)) + 1):
+        if n % d == 0:
+            for c in (d, n // d):
+                if c <= limit:
+                    best = max(best, c)
+    return best
+
+
+def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: Any = None,
+             progress: bool = False, **overrides: Any) -> FSBIResult:
+    """Simulate rules θ on the fSBI network and compute their metrics (specs/fsbi.md).
+
+    Args:
+        theta: ``[25]`` or ``[R, 25]`` polynomial θ (``[23]`` / ``[R, 23]`` for ``task="mlp"``); the
+            last entry is the external rate r_ext (Hz).
+        task: ``"polynomial"`` or ``"mlp"``.
+        seed: fixes the connectivity (shared by the batch) and, with ``rule_ids``, the random input.
+        rule_ids: ``[R]`` integers naming each rule's random stream (default 0..R-1); a rule simulated
+            with the same seed and id gets the same input whatever batch it is in.
+        progress: print a line per simulated chunk.
+        **overrides: any field of :class:`FSBIConfig`, e.g. ``duration`` (s, default 70.0),
+            ``record_start`` (s, 60.0), ``n_exc`` (4096), ``n_inh`` (1024); recorded neuron counts are
+            capped at the population sizes.
+    Returns:
+        :class:`FSBIResult`.
+    """
+    t0 = time.perf_counter()
+    config = make_config(task, **overrides)
+    theta = _validate_theta(theta, config)
+    n_rules = theta.shape[0]
+    rule_ids = np.arange(n_rules) if rule_ids is None else np.asarray(rule_ids)
+    if rule_ids.shape != (n_rules,):
+        raise ValueError(f"rule_ids must have shape [{n_rules}]; got {list(rule_ids.shape)}")
+    structure = get_structure(config, seed)
+    # the network's structure is shared; the rest of the config (durations, ...) may differ per call
+    structure = FSBIStructure(config, structure.conns, structure.monitored) if structure.config != config else structure
+    block = config.block or _default_block(n_rules)
+    ext_capacity = config.ext_capacity or default_ext_capacity(config, float(theta[:, -1].max()))
+    period = config.weight_sample_period
+    n_periods = round((config.duration - config.record_start) / period)
+    periods_per_chunk = _largest_divisor_at_most(n_periods, max(1, int(config.chunk_duration / period + 1e-9)))
+    cache = _PROGRAMS.setdefault(structure, {})
+    prog_key = (n_rules, block, ext_capacity, periods_per_chunk)
+    if prog_key not in cache:
+        cache[prog_key] = _Programs(structure, n_rules, block, ext_capacity, periods_per_chunk)
+    programs = cache[prog_key]
+
+    if task == "polynomial":
+        rule, r_ext = PolynomialRule.from_theta(jnp.asarray(theta, jnp.float32))
+    else:
+        rule, r_ext = MLPRule.from_theta(jnp.asarray(theta, jnp.float32))
+    decays = trace_decays(config, rule)
+    base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
+    rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
+    conns = structure.conns
+    state = initial_state(structure, n_rules)
+
+    # before the window: chunks of unrecorded steps, stopping early once every rule has blown up
+    pre_steps = programs.window_start
+    chunk = _largest_divisor_at_most(pre_steps, max(1, steps_of("chunk_duration", round(config.chunk_duration / config.dt) * config.dt, config.dt))) if pre_steps else 0
+    done = 0
+    while done < pre_steps and bool(np.any(np.asarray(state.alive))):
+        state = programs.advance(rule, r_ext, decays, rule_keys, conns, state, chunk)
+        done += chunk
+        if progress:
+            print(f"  t = {done * config.dt:6.1f} s, {int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
+    if done < pre_steps:  # every rule stopped: fast-forward the clock, nothing else changes
+        state = state._replace(step=jnp.int32(pre_steps))
+
+    acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
+    acc = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_rules,) + x.shape), acc0)
+    monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
+    samples_parts, spike_parts = [], []
+    overflow = np.zeros(n_rules, np.int64)
+    for _ in range(n_periods // periods_per_chunk):
+        state, acc, events, samples = programs.record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored)
+        samples_parts.append({k: np.moveaxis(np.asarray(v), 0, 1) for k, v in samples.items()})
+        if config.record_spikes:
+            spike_parts.append({p: (np.asarray(ev.gid), np.asarray(ev.step), np.asarray(ev.count)) for p, ev in events.items()})
+            overflow += sum(np.asarray(ev.overflow) for ev in events.values())
+        if progress:
+            print(f"  t = {float(state.step) * config.dt:6.1f} s (recording), "
+                  f"{int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
+    weight_values = {k: np.concatenate([p[k] for p in samples_parts], axis=1) for k in structure.monitored}
+    sample_times = config.record_start + period * np.arange(n_periods)
+    metrics = programs.finalize(acc, {k: jnp.asarray(v) for k, v in weight_values.items()}, sample_times)
+    alive = np.asarray(state.alive)
+    names = METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES
+    metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in names}
+    overflow += np.asarray(state.ext_overflow)
+    spikes = None
+    if config.record_spikes:
+        spikes = {}
+        for p in ("E", "I"):
+            per_rule = []
+            for r in range(n_rules):
+                ids = np.concatenate([part[p][0][r, : part[p][2][r]] for part in spike_parts])
+                steps = np.concatenate([part[p][1][r, : part[p][2][r]] for part in spike_parts])
+                per_rule.append((config.record_start + steps * config.dt, ids))
+            spikes[p] = per_rule
+    return FSBIResult(
+        theta=theta,
+        metrics=metrics,
+        blowup_time=np.asarray(state.stop_time, np.float64),
+        overflow=overflow,
+        weights={k: (sample_times, v) for k, v in weight_values.items()},
+        spikes=spikes,
+        wall_s=time.perf_counter() - t0,
+        config=config,
+    )

@@ -1,0 +1,383 @@
+"""The fSBI recurrent network with plastic synapses, batched over rules (specs/fsbi.md §1–§5).
+
+``R`` rules share one connectivity and one compiled program; weights, traces and neuron states are
+per rule, and the synaptic events of all rules are processed as one disjoint graph (see
+``jaxsnn.propagation``). One step ``k``, in the order of the reference simulator (Auryn):
+
+1. neurons: E and I advance with the conductance increments transmitted in step k − 1 and spike;
+   a rule already stopped by the blow-up guard emits nothing (it is frozen and costs no events);
+2. blow-up guard: s ← s·e^{−dt/τ} + n_E_spikes/(τ N_E); a rule with s ≥ limit or s ≤ 0 stops now;
+3. transmission and on-pre plasticity: the spikes emitted in step k − delay arrive; each synapse
+   transmits its current weight to the target's conductance (used from step k + 1), then, if
+   plastic, w ← clip(w + Δw_pre, 0, w_max), reading the postsynaptic trace; external Poisson spikes
+   are transmitted too (static weights);
+4. on-post plasticity: for every spike of step k, each synapse onto that neuron gets
+   w ← clip(w + Δw_post, 0, w_max), reading the presynaptic trace;
+5. traces: presynaptic traces +1 for the spikes that arrived (step 3), postsynaptic traces +1 for the
+   spikes of step k; then all decay by e^{−dt/τ}. Updates in steps 3–4 therefore read the partner's
+   trace before this step's increment;
+6. recording (inside the window): streaming metrics of the recorded neurons; weights of the monitored
+   synapses at the start of every sample period.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from .. import connectivity as C
+from .._validation import steps_of
+from ..connectivity import Connectivity
+from ..neurons import CVAIF, ConductanceIF, NeuronInput
+from ..neurons.conductance_if import CVAIF_TRACES_CONFIGURED, CVAIF_TRACES_REFERENCE
+from ..propagation import SpikeIndex, index_spikes, spike_ids
+from .config import FSBIConfig
+from .metrics_stream import MetricsAccumulator, finalize_metrics, init_accumulator, update_accumulator
+from .rules import MLPRule, PolynomialRule
+
+PROJECTION_ENDS = {"ee": ("E", "E"), "ei": ("E", "I"), "ie": ("I", "E"), "ii": ("I", "I")}
+PROJECTION_INDEX = {"ee": 0, "ei": 1, "ie": 2, "ii": 3}
+#: MLP traces: x_pre1/x_post1 and x_pre2/x_post2 time constants (s).
+MLP_TRACE_TAUS = (0.010, 0.100)
+_OUT_OF_RANGE = np.int32(2**31 - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class FSBIStructure:
+    """Static structure: connectivity of the four recurrent projections and of the external pool,
+    and the monitored synapses. Hash by identity (compiled programs are cached per structure)."""
+
+    config: FSBIConfig
+    conns: dict[str, Connectivity]
+    monitored: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> dict[str, int]:
+        return {"E": self.config.n_exc, "I": self.config.n_inh}
+
+
+def build_structure(config: FSBIConfig, seed: int) -> FSBIStructure:
+    """Draw the network of ``config`` from ``seed`` (the same seed gives the same connectivity)."""
+    key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
+    keys = jax.random.split(key, 6)
+    n = {"E": config.n_exc, "I": config.n_inh}
+    conns = {}
+    for k, name in zip(keys[:4], ("ee", "ei", "ie", "ii")):
+        pre, post = PROJECTION_ENDS[name]
+        conns[name] = C.bernoulli(k, n[pre], n[post], config.p_conn, autapses=pre != post)
+    conns["ext_e"] = C.bernoulli(keys[4], config.n_ext, config.n_exc, config.p_ext)
+    conns["ext_i"] = C.bernoulli(keys[5], config.n_ext, config.n_inh, config.p_ext)
+    monitored = {}
+    for name in config.plastic:
+        n_syn = conns[name].n_synapses
+        count = min(config.n_monitored, n_syn)
+        monitored[name] = np.linspace(0, n_syn, count, endpoint=False).astype(np.int32)
+    return FSBIStructure(config, conns, monitored)
+
+
+class FSBIState(NamedTuple):
+    """State of a batch of ``R`` fSBI networks (leading axis R everywhere but ``step``).
+
+    neurons: "E"/"I" -> neuron state ``[R, n]``; pending: "E"/"I" -> (exc, inh) conductance increments
+    ``[R, n]`` transmitted last step; ring: "E"/"I" -> ``[delay, R, n]`` spikes of the last steps;
+    weights: projection -> ``[R, n_synapses]``; traces: name -> ``[R, n]``; rate_guard ``[R]`` (Hz);
+    alive ``[R]`` bool; stop_time ``[R]`` (s, -1 while running); ext_overflow ``[R]`` steps in which
+    the external-spike buffer was too small; step: int32.
+    """
+
+    neurons: dict[str, Any]
+    pending: dict[str, tuple[Array, Array]]
+    ring: dict[str, Array]
+    weights: dict[str, Array]
+    traces: dict[str, Array]
+    rate_guard: Array
+    alive: Array
+    stop_time: Array
+    ext_overflow: Array
+    step: Array
+
+
+def neuron_models(config: FSBIConfig) -> ConductanceIF:
+    if config.task == "polynomial":
+        return ConductanceIF()
+    taus = CVAIF_TRACES_REFERENCE if config.mlp_traces == "reference" else CVAIF_TRACES_CONFIGURED
+    return CVAIF(traces=config.mlp_traces, **taus)
+
+
+def trace_names(config: FSBIConfig) -> dict[str, tuple[str, str]]:
+    """Trace name -> (population, "pre" arrivals or "post" spikes) of the task's rule."""
+    if config.task == "polynomial":
+        out = {}
+        for name in ("ee", "ei", "ie", "ii"):
+            pre, post = PROJECTION_ENDS[name]
+            out[f"{name}_pre"] = (pre, "pre")
+            out[f"{name}_post"] = (post, "post")
+        return out
+    return {"E_pre1": ("E", "pre"), "E_pre2": ("E", "pre"), "I_pre1": ("I", "pre"), "I_pre2": ("I", "pre"),
+            "E_post1": ("E", "post"), "E_post2": ("E", "post")}
+
+
+def trace_decays(config: FSBIConfig, rule: Any) -> dict[str, Array]:
+    """Per-rule decay factor ``[R]`` of each trace over one step."""
+    dt = config.dt
+    if config.task == "polynomial":
+        out = {}
+        for name, i in PROJECTION_INDEX.items():
+            out[f"{name}_pre"] = jnp.exp(-dt / rule.tau_pre[:, i])
+            out[f"{name}_post"] = jnp.exp(-dt / rule.tau_post[:, i])
+        return out
+    r = rule.eta.shape[0]
+    fast, slow = (jnp.full((r,), math.exp(-dt / tau), jnp.float32) for tau in MLP_TRACE_TAUS)
+    return {"E_pre1": fast, "E_pre2": slow, "I_pre1": fast, "I_pre2": slow, "E_post1": fast, "E_post2": slow}
+
+
+def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
+    """All rules at rest, weights at their initial values, guard at half its limit."""
+    cfg = structure.config
+    model = neuron_models(cfg)
+    size = structure.size
+    neurons = {p: jax.vmap(lambda _: model.init(n))(jnp.arange(n_rules)) for p, n in size.items()}
+    zeros = {p: jnp.zeros((n_rules, n), jnp.float32) for p, n in size.items()}
+    pending = {p: (zeros[p], zeros[p]) for p in size}
+    ring = {p: jnp.zeros((cfg.delay_steps, n_rules, n), jnp.float32) for p, n in size.items()}
+    w0 = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
+    weights = {name: jnp.full((n_rules, structure.conns[name].n_synapses), w0[name], jnp.float32) for name in cfg.plastic}
+    traces = {name: zeros[pop] for name, (pop, _) in trace_names(cfg).items()}
+    return FSBIState(
+        neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces,
+        rate_guard=jnp.full((n_rules,), cfg.blowup_limit / 2, jnp.float32),
+        alive=jnp.ones((n_rules,), bool), stop_time=jnp.full((n_rules,), -1.0, jnp.float32),
+        ext_overflow=jnp.zeros((n_rules,), jnp.int32), step=jnp.int32(0),
+    )
+
+
+# --- synaptic events ---------------------------------------------------------------------------
+
+def _members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]:
+    """Split global ids into (member, local row), sending padding ids to the padding row."""
+    is_pad = gid >= batch * n_rows
+    return jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)
+
+
+def transmit_and_update_pre(
+    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int,
+    update: Callable[[Array, Array, Array, Array], Array] | None,
+) -> tuple[Array, Array]:
+    """Transmit the arriving spikes of ``index`` and apply on-pre plasticity.
+
+    Args:
+        weights: ``[R, n_synapses]`` plastic weights, or ``[R]`` one static weight per rule.
+        update: ``update(member [b,1], pre [b,1], post [b,k], w [b,k]) -> new w`` or None (static).
+    Returns:
+        (increments ``[R, n_post]``, weights after the updates).
+    """
+    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
+    per_synapse = weights.ndim == 2
+    flat_w = weights.reshape(-1)
+    offsets = jnp.arange(block, dtype=jnp.int32)
+
+    def body(carry):
+        i, acc, flat_w = carry
+        member, pre = _members_and_rows(spike_ids(index, i * block + offsets), n_pre, batch)
+        post = conn.out_post[pre]
+        valid = post < n_post
+        member2 = member[:, None]
+        if per_synapse:
+            slot = jnp.where(valid, member2 * n_syn + conn.out_syn[pre], _OUT_OF_RANGE)
+            w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
+        else:
+            w = jnp.broadcast_to(flat_w[member2], post.shape)
+        target = jnp.where(valid, member2 * n_post + post, _OUT_OF_RANGE)
+        acc = acc.at[target.reshape(-1)].add(w.reshape(-1), mode="drop")
+        if update is not None:
+            new_w = update(member2, pre[:, None], jnp.minimum(post, n_post - 1), w)
+            flat_w = flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+        return i + 1, acc, flat_w
+
+    n_blocks = (index.count + block - 1) // block
+    _, acc, flat_w = jax.lax.while_loop(
+        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * n_post,), jnp.float32), flat_w)
+    )
+    return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
+
+
+def update_post(
+    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int,
+    update: Callable[[Array, Array, Array, Array], Array],
+) -> Array:
+    """On-post plasticity: for each spike of the postsynaptic population in ``index``, update every
+    synapse onto it with ``update(member [b,1], pre [b,k], post [b,1], w [b,k])``."""
+    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
+    flat_w = weights.reshape(-1)
+    offsets = jnp.arange(block, dtype=jnp.int32)
+
+    def body(carry):
+        i, flat_w = carry
+        member, post = _members_and_rows(spike_ids(index, i * block + offsets), n_post, batch)
+        pre = conn.in_pre[post]
+        valid = pre < n_pre
+        member2 = member[:, None]
+        slot = jnp.where(valid, member2 * n_syn + conn.in_syn[post], _OUT_OF_RANGE)
+        w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
+        new_w = update(member2, jnp.minimum(pre, n_pre - 1), post[:, None], w)
+        return i + 1, flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+
+    n_blocks = (index.count + block - 1) // block
+    _, flat_w = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, (jnp.int32(0), flat_w))
+    return flat_w.reshape(weights.shape)
+
+
+def external_spikes(key: Array, rate: Array, n_sources: int, dt: float, capacity: int) -> tuple[Array, Array]:
+    """Spikes of ``n_sources`` independent Bernoulli(rate·dt) sources for one step of one rule.
+
+    The spiking sources are drawn as the positions of a Bernoulli process through geometric gaps, so
+    only ``capacity`` random numbers are drawn instead of one per source. Returns (``[n_sources]``
+    0/1 spikes, 1 if the capacity may have cut the step short else 0).
+    """
+    p = jnp.clip(rate * dt, 0.0, 1.0)
+    u = jax.random.uniform(key, (capacity,), jnp.float32, minval=1e-30, maxval=1.0)
+    log_q = jnp.log1p(-jnp.minimum(p, 1.0 - 1e-7))
+    gaps = jnp.where(p > 0, jnp.floor(jnp.log(u) / log_q) + 1.0, jnp.inf)
+    positions = jnp.cumsum(gaps) - 1.0
+    ids = jnp.where(positions < n_sources, positions, n_sources).astype(jnp.int32)
+    spikes = jnp.zeros((n_sources,), jnp.float32).at[ids].set(1.0, mode="drop")
+    return spikes, (positions[-1] < n_sources - 1).astype(jnp.int32)
+
+
+def default_ext_capacity(config: FSBIConfig, max_rate: float) -> int:
+    """Source spikes per step to draw: the mean plus 12 standard deviations (Poisson), at least 16."""
+    mean = config.n_ext * max_rate * config.dt
+    return int(max(16, math.ceil(mean + 12 * math.sqrt(mean) + 4)))
+
+
+# --- plasticity callbacks ------------------------------------------------------------------------
+
+def _polynomial_updates(cfg: FSBIConfig, rule: PolynomialRule, traces: dict[str, Array], name: str, n_pre: int, n_post: int):
+    j = PROJECTION_INDEX[name]
+    x_pre = traces[f"{name}_pre"].reshape(-1)
+    x_post = traces[f"{name}_post"].reshape(-1)
+
+    def on_pre(member, pre, post, w):
+        dw = rule.alpha[member, j] + rule.kappa[member, j] * x_post[member * n_post + post]
+        return jnp.clip(w + cfg.eta * dw, 0.0, cfg.w_max)
+
+    def on_post(member, pre, post, w):
+        dw = rule.beta[member, j] + rule.gamma[member, j] * x_pre[member * n_pre + pre]
+        return jnp.clip(w + cfg.eta * dw, 0.0, cfg.w_max)
+
+    return on_pre, on_post
+
+
+def _mlp_updates(cfg: FSBIConfig, rule: MLPRule, traces: dict[str, Array], post_neurons: Any, name: str, n_pre: int, n_post: int):
+    j = {"ee": 0, "ie": 1}[name]
+    pre_pop = PROJECTION_ENDS[name][0]
+    x_pre1 = traces[f"{pre_pop}_pre1"].reshape(-1)
+    x_pre2 = traces[f"{pre_pop}_pre2"].reshape(-1)
+    x_post1 = traces["E_post1"].reshape(-1)
+    x_post2 = traces["E_post2"].reshape(-1)
+    v, cexc, cinh = (getattr(post_neurons, f).reshape(-1) for f in ("vtrace", "cexc", "cinh"))
+
+    def inputs(member, pre, post, w, first, second):
+        shape = jnp.broadcast_shapes(pre.shape, post.shape, w.shape)
+        at_post = member * n_post + post
+        cols = [2.0 * first, 2.0 * second, w, 15.0 * v[at_post], 15.0 * cexc[at_post], 15.0 * cinh[at_post]]
+        return jnp.stack([jnp.broadcast_to(c, shape) for c in cols], axis=-1)
+
+    def on_pre(member, pre, post, w):
+        x = inputs(member, pre, post, w, x_pre2[member * n_pre + pre], x_post1[member * n_post + post])
+        return jnp.clip(w + rule(j, 0, member, x), 0.0, cfg.w_max)
+
+    def on_post(member, pre, post, w):
+        x = inputs(member, pre, post, w, x_pre1[member * n_pre + pre], x_post2[member * n_post + post])
+        return jnp.clip(w + rule(j, 1, member, x), 0.0, cfg.w_max)
+
+    return on_pre, on_post
+
+
+# --- one step ----------------------------------------------------------------------------------
+
+def fsbi_step(
+    structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, r_ext: Array, decays: dict[str, Array],
+    rule_keys: Array, state: FSBIState, block: int, ext_capacity: int,
+) -> tuple[FSBIState, dict[str, Array]]:
+    """Advance ``R`` rules by one step (see the module docstring). Returns the state and the step's
+    spikes ``{"E": [R, n_E], "I": [R, n_I]}`` (zero for stopped rules)."""
+    cfg = structure.config
+    batch = r_ext.shape[0]
+    dt = cfg.dt
+    model = neuron_models(cfg)
+    alive = state.alive
+
+    # 1. neurons
+    neurons, spikes = {}, {}
+    for pop in ("E", "I"):
+        exc, inh = state.pending[pop]
+        zeros = jnp.zeros_like(exc)
+        neurons[pop], spk = jax.vmap(lambda s, e, i, z: model.step(s, NeuronInput(e, i, z), dt))(
+            state.neurons[pop], exc, inh, zeros)
+        spikes[pop] = spk * alive[:, None]
+
+    # 2. blow-up guard
+    t_now = (state.step + 1).astype(jnp.float32) * dt
+    guard = state.rate_guard * math.exp(-dt / cfg.blowup_tau) + spikes["E"].sum(axis=1) / (cfg.blowup_tau * cfg.n_exc)
+    tripped = alive & ((guard >= cfg.blowup_limit) | (guard <= 0))
+    stop_time = jnp.where(tripped, t_now, state.stop_time)
+    alive_next = alive & ~tripped
+
+    # 3. arrivals: transmission and on-pre plasticity
+    slot = state.step % cfg.delay_steps
+    arrived = {p: state.ring[p][slot] for p in ("E", "I")}
+    ring = {p: state.ring[p].at[slot].set(spikes[p]) for p in ("E", "I")}
+    arrived_index = {p: index_spikes(arrived[p]) for p in ("E", "I")}
+    spike_index = {p: index_spikes(spikes[p]) for p in ("E", "I")}
+    static_w = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
+    updates = {}
+    for name in cfg.plastic:
+        pre, post = PROJECTION_ENDS[name]
+        n_pre, n_post = structure.size[pre], structure.size[post]
+        if cfg.task == "polynomial":
+            updates[name] = _polynomial_updates(cfg, rule, state.traces, name, n_pre, n_post)
+        else:
+            updates[name] = _mlp_updates(cfg, rule, state.traces, neurons[post], name, n_pre, n_post)
+    weights = dict(state.weights)
+    increments = {}
+    for name in ("ee", "ei", "ie", "ii"):
+        pre, _ = PROJECTION_ENDS[name]
+        if name in weights:
+            increments[name], weights[name] = transmit_and_update_pre(
+                arrived_index[pre], conns[name], weights[name], batch, block, updates[name][0])
+        else:
+            increments[name], _ = transmit_and_update_pre(
+                arrived_index[pre], conns[name], jnp.full((batch,), static_w[name], jnp.float32), batch, block, None)
+    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
+    sources, ext_over = jax.vmap(lambda k, r: external_spikes(k, r, cfg.n_ext, dt, ext_capacity))(step_keys, r_ext)
+    sources = sources * alive[:, None]
+    source_index = index_spikes(sources)
+    w_ext = jnp.full((batch,), cfg.w_ext, jnp.float32)
+    ext_e, _ = transmit_and_update_pre(source_index, conns["ext_e"], w_ext, batch, block, None)
+    ext_i, _ = transmit_and_update_pre(source_index, conns["ext_i"], w_ext, batch, block, None)
+    pending = {"E": (increments["ee"] + ext_e, increments["ie"]), "I": (increments["ei"] + ext_i, increments["ii"])}
+
+    # 4. on-post plasticity
+    for name in cfg.plastic:
+        _, post = PROJECTION_ENDS[name]
+        weights[name] = update_post(spike_index[post], conns[name], weights[name], batch, block, updates[name][1])
+
+    # 5. traces: +1 for arrivals (pre) and this step's spikes (post), then decay
+    traces = {}
+    for name, (pop, side) in trace_names(cfg).items():
+        events = arrived[pop] if side == "pre" else spikes[pop]
+        traces[name] = (state.traces[name] + events) * decays[name][:, None]
+
+    new_state = FSBIState(
+        neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces, rate_guard=guard,
+        alive=alive_next, stop_time=stop_time, ext_overflow=state.ext_overflow + ext_over * alive,
+        step=state.step + 1,
+    )
+    return new_state, spikes

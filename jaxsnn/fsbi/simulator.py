@@ -302,6 +302,56 @@ def _mlp_updates(cfg: FSBIConfig, rule: MLPRule, traces: dict[str, Array], post_
 
 # --- one step ----------------------------------------------------------------------------------
 
+def synapses_step(
+    structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, decays: dict[str, Array],
+    weights: dict[str, Array], traces: dict[str, Array], neurons: dict[str, Any], arrived: dict[str, Array],
+    spikes: dict[str, Array], sources: Array, block: int,
+) -> tuple[dict[str, tuple[Array, Array]], dict[str, Array], dict[str, Array]]:
+    """Steps 3–5 of the module docstring for a batch: transmit ``arrived`` spikes (``[R, n]`` per
+    population, emitted ``delay`` ago) and external ``sources`` ``[R, n_ext]``, apply on-pre then
+    on-post plasticity (``spikes`` of this step), update the traces.
+
+    Returns (pending (exc, inh) increments per population, weights, traces).
+    """
+    cfg = structure.config
+    batch = sources.shape[0]
+    arrived_index = {p: index_spikes(arrived[p]) for p in ("E", "I")}
+    spike_index = {p: index_spikes(spikes[p]) for p in ("E", "I")}
+    static_w = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
+    updates = {}
+    for name in cfg.plastic:
+        pre, post = PROJECTION_ENDS[name]
+        n_pre, n_post = structure.size[pre], structure.size[post]
+        if cfg.task == "polynomial":
+            updates[name] = _polynomial_updates(cfg, rule, traces, name, n_pre, n_post)
+        else:
+            updates[name] = _mlp_updates(cfg, rule, traces, neurons[post], name, n_pre, n_post)
+    weights = dict(weights)
+    increments = {}
+    for name in ("ee", "ei", "ie", "ii"):
+        pre, _ = PROJECTION_ENDS[name]
+        if name in weights:
+            increments[name], weights[name] = transmit_and_update_pre(
+                arrived_index[pre], conns[name], weights[name], batch, block, updates[name][0])
+        else:
+            w = jnp.full((batch,), static_w[name], jnp.float32)
+            increments[name], _ = transmit_and_update_pre(arrived_index[pre], conns[name], w, batch, block, None)
+    source_index = index_spikes(sources)
+    w_ext = jnp.full((batch,), cfg.w_ext, jnp.float32)
+    ext_e, _ = transmit_and_update_pre(source_index, conns["ext_e"], w_ext, batch, block, None)
+    ext_i, _ = transmit_and_update_pre(source_index, conns["ext_i"], w_ext, batch, block, None)
+    pending = {"E": (increments["ee"] + ext_e, increments["ie"]), "I": (increments["ei"] + ext_i, increments["ii"])}
+    for name in cfg.plastic:
+        _, post = PROJECTION_ENDS[name]
+        weights[name] = update_post(spike_index[post], conns[name], weights[name], batch, block, updates[name][1])
+    new_traces = {}
+    for name, (pop, side) in trace_names(cfg).items():
+        events = arrived[pop] if side == "pre" else spikes[pop]
+        new_traces[name] = (traces[name] + events) * decays[name][:, None]
+    return pending, weights, new_traces
+
+
+
 def fsbi_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, r_ext: Array, decays: dict[str, Array],
     rule_keys: Array, state: FSBIState, block: int, ext_capacity: int,
@@ -330,50 +380,15 @@ def fsbi_step(
     stop_time = jnp.where(tripped, t_now, state.stop_time)
     alive_next = alive & ~tripped
 
-    # 3. arrivals: transmission and on-pre plasticity
+    # 3.-5. arrivals, plasticity, traces
     slot = state.step % cfg.delay_steps
     arrived = {p: state.ring[p][slot] for p in ("E", "I")}
     ring = {p: state.ring[p].at[slot].set(spikes[p]) for p in ("E", "I")}
-    arrived_index = {p: index_spikes(arrived[p]) for p in ("E", "I")}
-    spike_index = {p: index_spikes(spikes[p]) for p in ("E", "I")}
-    static_w = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
-    updates = {}
-    for name in cfg.plastic:
-        pre, post = PROJECTION_ENDS[name]
-        n_pre, n_post = structure.size[pre], structure.size[post]
-        if cfg.task == "polynomial":
-            updates[name] = _polynomial_updates(cfg, rule, state.traces, name, n_pre, n_post)
-        else:
-            updates[name] = _mlp_updates(cfg, rule, state.traces, neurons[post], name, n_pre, n_post)
-    weights = dict(state.weights)
-    increments = {}
-    for name in ("ee", "ei", "ie", "ii"):
-        pre, _ = PROJECTION_ENDS[name]
-        if name in weights:
-            increments[name], weights[name] = transmit_and_update_pre(
-                arrived_index[pre], conns[name], weights[name], batch, block, updates[name][0])
-        else:
-            increments[name], _ = transmit_and_update_pre(
-                arrived_index[pre], conns[name], jnp.full((batch,), static_w[name], jnp.float32), batch, block, None)
     step_keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
     sources, ext_over = jax.vmap(lambda k, r: external_spikes(k, r, cfg.n_ext, dt, ext_capacity))(step_keys, r_ext)
-    sources = sources * alive[:, None]
-    source_index = index_spikes(sources)
-    w_ext = jnp.full((batch,), cfg.w_ext, jnp.float32)
-    ext_e, _ = transmit_and_update_pre(source_index, conns["ext_e"], w_ext, batch, block, None)
-    ext_i, _ = transmit_and_update_pre(source_index, conns["ext_i"], w_ext, batch, block, None)
-    pending = {"E": (increments["ee"] + ext_e, increments["ie"]), "I": (increments["ei"] + ext_i, increments["ii"])}
-
-    # 4. on-post plasticity
-    for name in cfg.plastic:
-        _, post = PROJECTION_ENDS[name]
-        weights[name] = update_post(spike_index[post], conns[name], weights[name], batch, block, updates[name][1])
-
-    # 5. traces: +1 for arrivals (pre) and this step's spikes (post), then decay
-    traces = {}
-    for name, (pop, side) in trace_names(cfg).items():
-        events = arrived[pop] if side == "pre" else spikes[pop]
-        traces[name] = (state.traces[name] + events) * decays[name][:, None]
+    pending, weights, traces = synapses_step(
+        structure, conns, rule, decays, state.weights, state.traces, neurons, arrived, spikes,
+        sources * alive[:, None], block)
 
     new_state = FSBIState(
         neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces, rate_guard=guard,

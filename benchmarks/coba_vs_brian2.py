@@ -139,8 +139,8 @@ def run_brian2(duration: float, seeds: int) -> dict:
             wall = time.perf_counter() - t0
             out["run_s"].append(float(getattr(b2.device, "_last_run_time", wall) or wall))
             stats = brian2_stats(mon, duration)
-            for k, v in zip(("rate_e", "rate_i", "cv_isi"), stats):
-                out[k].append(v)
+            for k, value in zip(("rate_e", "rate_i", "cv_isi"), stats):
+                out[k].append(value)
             print(f"  brian2 seed {seed}: E {stats[0]:.2f} Hz, I {stats[1]:.2f} Hz, CV {stats[2]:.3f}, "
                   f"build {out['build_s'][-1]:.1f} s, run {out['run_s'][-1]:.2f} s", file=sys.stderr, flush=True)
     except Exception as exc:  # a missing compiler: fall back to the runtime target, and say so
@@ -157,8 +157,8 @@ def run_brian2(duration: float, seeds: int) -> dict:
             net.run(T)
             out["run_s"].append(time.perf_counter() - t0)
             out["build_s"].append(0.0)
-            for k, v in zip(("rate_e", "rate_i", "cv_isi"), brian2_stats(mon, duration)):
-                out[k].append(v)
+            for k, value in zip(("rate_e", "rate_i", "cv_isi"), brian2_stats(mon, duration)):
+                out[k].append(value)
     summary = {k: float(np.mean(v)) for k, v in out.items()}
     summary["target"] = target
     return summary

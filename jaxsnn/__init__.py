@@ -3,9 +3,13 @@
 The core: neuron models (:mod:`jaxsnn.neurons`), connectivity (:mod:`jaxsnn.connectivity`),
 networks (:class:`Network` of :class:`Population`, :class:`Projection`, :class:`PoissonInput`,
 :class:`CurrentInput`), and :func:`simulate` / :func:`integrate` to run them.
+
+Tasks built on the core: :mod:`jaxsnn.fsbi` (plasticity-rule networks, metrics and plausibility of
+filter-SBI), :mod:`jaxsnn.nto1` and :mod:`jaxsnn.conntest` (connection inference from a neuron's
+membrane voltage).
 """
 
-from . import connectivity, neurons
+from . import conntest, connectivity, fsbi, neurons, nto1
 from .connectivity import Connectivity
 from .network import (
     CurrentInput,
@@ -26,7 +30,7 @@ from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
 __version__ = "0.1.0"
 
 __all__ = [
-    "connectivity", "neurons", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
+    "conntest", "connectivity", "fsbi", "neurons", "nto1", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",
     "SimulationResult", "SpikeEvents", "integrate", "simulate",

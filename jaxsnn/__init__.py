@@ -6,10 +6,12 @@ networks (:class:`Network` of :class:`Population`, :class:`Projection`, :class:`
 
 Tasks built on the core: :mod:`jaxsnn.fsbi` (plasticity-rule networks, metrics and plausibility of
 filter-SBI), :mod:`jaxsnn.nto1` and :mod:`jaxsnn.conntest` (connection inference from a neuron's
-membrane voltage).
+membrane voltage), :mod:`jaxsnn.surrogate` and :mod:`jaxsnn.tune` (surrogate gradients, gradient tuning
+of firing rates), :mod:`jaxsnn.glm` (GLM spiking networks), :mod:`jaxsnn.rate`, :mod:`jaxsnn.stp` and
+:mod:`jaxsnn.convert` (rate networks, short-term plasticity, rate-to-LIF conversion).
 """
 
-from . import conntest, connectivity, fsbi, neurons, nto1
+from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, stp, surrogate, tune
 from .connectivity import Connectivity
 from .network import (
     CurrentInput,
@@ -25,12 +27,14 @@ from .network import (
     stack_params,
 )
 from .neurons import AdEx, COBALIF, CVAIF, LIF, ConductanceIF, NeuronInput
+from .surrogate import Arctan, EscapeNoise, FastSigmoid, Sigmoid, Triangle
 from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "conntest", "connectivity", "fsbi", "neurons", "nto1", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
+    "conntest", "connectivity", "convert", "fsbi", "glm", "neurons", "nto1", "rate", "stp", "surrogate", "tune",
+    "Arctan", "EscapeNoise", "FastSigmoid", "Sigmoid", "Triangle", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",
     "SimulationResult", "SpikeEvents", "integrate", "simulate",

@@ -11,6 +11,7 @@ from .metrics_stream import (
     make_window,
     update_accumulator,
 )
+from .prior import R_EXT_BOUNDS, in_prior, prior_bounds, rule_id, sample_prior
 from .plausibility import PLAUSIBILITY_GROUPS, group_pass, is_plausible
 from .recordings import RECORDING_FORMAT_VERSION, load_recording, save_recording
 from .rules import MLPRule, PolynomialRule, load_mlp_hidden_layers, pair_window
@@ -21,5 +22,5 @@ __all__ = [
     "MetricsAccumulator", "StreamWindow", "finalize_metrics", "init_accumulator", "make_window",
     "update_accumulator", "PLAUSIBILITY_GROUPS", "group_pass", "is_plausible", "RECORDING_FORMAT_VERSION",
     "load_recording", "save_recording", "MLPRule", "PolynomialRule", "load_mlp_hidden_layers", "pair_window",
-    "FSBIResult", "simulate",
+    "FSBIResult", "simulate", "R_EXT_BOUNDS", "in_prior", "prior_bounds", "rule_id", "sample_prior",
 ]

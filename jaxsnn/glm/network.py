@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .._validation import check_choice, check_finite, check_int
+from ._arrays import read_array
 
 #: Largest network that ``layout="auto"`` simulates with a dense matrix (4096² float32 = 64 MiB).
 DENSE_MAX_NEURONS = 4096
@@ -133,12 +134,7 @@ def from_dense(w, *, keep_zeros: bool = False, layout: str = "auto") -> GLMNetwo
 
 def load_dense(path: str, *, key: str | None = None) -> GLMNetwork:
     """Network from a square matrix ``W0[pre, post]`` stored in a ``.npy`` file (or array ``key`` of a ``.npz``)."""
-    data = np.load(path)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        names = list(data.keys())
-        if key is None and len(names) != 1:
-            raise ValueError(f"{path} holds arrays {names}; choose one with key=")
-        data = data[key if key is not None else names[0]]
+    data = read_array(path, key)
     return from_dense(data)
 
 

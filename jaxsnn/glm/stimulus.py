@@ -21,6 +21,7 @@ import numpy as np
 from jaxtyping import Array, PyTree
 
 from .._validation import check_int, check_positive
+from ._arrays import read_array
 from ..neurons.base import as_float
 
 
@@ -166,12 +167,7 @@ def load_stimulus(path: str, *, key: str | None = None, mask=None) -> LoadedStim
     """Stimulus from a ``.npy`` (or array ``key`` of a ``.npz``) file of shape ``[n_neurons, n_steps]`` or
     ``[n_neurons, n_steps, n_networks]``; the latter is laid out network after network, matching
     :func:`jaxsnn.glm.disjoint_union` of the networks. ``mask`` defaults to every neuron."""
-    data = np.load(path)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        names = list(data.keys())
-        if key is None and len(names) != 1:
-            raise ValueError(f"{path} holds arrays {names}; choose one with key=")
-        data = data[key if key is not None else names[0]]
+    data = read_array(path, key)
     data = np.asarray(data, np.float32)
     if data.ndim == 3:
         data = np.concatenate([data[:, :, k] for k in range(data.shape[2])], axis=0)

@@ -10,7 +10,9 @@ means every 100 ms.
 Cases (NeuroFlame reference on one GPU: one trial 6 s, 10 x 10 grid 61 s):
 - single: one trial;
 - grid: a 10 x 10 grid of (J_STP, baseline input) flattened into a vmapped batch of 100 trials;
-- dense, sparse: one trial with dense / sparse blocks (``--short`` seconds, scaled to 10 s).
+- dense, sparse: one trial with dense / sparse blocks (``--short`` seconds, scaled to 10 s);
+- dense_grid: the 10 x 10 grid with dense blocks (NeuroFlame's storage; ``--short`` seconds, scaled
+  to 10 s; meant for a GPU, on a CPU it takes hours).
 
     python benchmarks/ring_network.py [--cases single grid dense sparse] [--threads 1] [--n 10000]
 
@@ -29,7 +31,7 @@ import time
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=["single", "grid", "dense", "sparse"], choices=["single", "grid", "dense", "sparse"])
+    parser.add_argument("--cases", nargs="+", default=["single", "grid", "dense", "sparse"], choices=["single", "grid", "dense", "sparse", "dense_grid"])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--duration", type=float, default=10.0, help="biological time of single and grid (s)")
     parser.add_argument("--short", type=float, default=0.5, help="biological time of the dense and sparse cases (s)")
@@ -128,6 +130,7 @@ def main() -> None:
         "grid": lambda: run_case("grid", ARGS.n, ARGS.duration, (10, 10), "lowrank", ARGS.k),
         "dense": lambda: run_case("dense", ARGS.n, ARGS.short, None, "dense", ARGS.k),
         "sparse": lambda: run_case("sparse", ARGS.n, ARGS.short, None, "sparse", ARGS.k),
+        "dense_grid": lambda: run_case("dense_grid", ARGS.n, ARGS.short, (10, 10), "dense", ARGS.k),
     }
     for name in ARGS.cases:
         print(json.dumps(cases[name]()), flush=True)

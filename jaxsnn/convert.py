@@ -11,13 +11,27 @@ and its current-based LIF counterpart::
     s = v > v_th;  v <- 0 where s
 
 :func:`rate_to_lif` maps the first onto the second (all equations in its docstring); the weights'
-scale comes from a root solve in JAX (float64). :func:`ei_gaussian_weights`, :func:`simulate_rate_ei`
-and :func:`simulate_lif_ei` build and run both networks; :func:`autocovariance` and
-:func:`decay_time` quantify their population dynamics.
+scale comes from a root solve in JAX (float64). Two variants:
+
+- ``"reference"`` (default) reproduces Lava's ``convert_rate_to_lif_params`` exactly, quirks
+  included: the prefactor ``sqrt(pi) (mu dv 0.01)^2`` where the theory has ``sqrt(pi) nu^2``; the
+  input variance used where the theory has its standard deviation; ``|zetac(1/2)| = 2.46``
+  (``zetac = zeta - 1``) in the boundary shift where the theory has ``|zeta(1/2)| = 1.46``; the root
+  that ``scipy.optimize.fsolve`` finds from the mean excitatory weight (:func:`hybrd_1d` is MINPACK's
+  hybrd in JAX). Deliberate difference: when fsolve fails, Lava's code (whose warnings filter is
+  "ignore") keeps the last iterate, while jaxsnn falls back to scale 1 as the spec and Lava's own
+  comment say; in the tutorial's failing (chaotic) regime the last iterate is the start, so both give 1.
+- ``"grytskyy"`` evaluates the equations as written in Grytskyy et al. 2013 and takes their
+  smallest root. On the tutorial's networks this shrinks the weights ~10-100 fold and the LIF
+  network is then driven by its bias alone (see experiments/rate_to_lif.py).
+
+:func:`ei_gaussian_weights`, :func:`simulate_rate_ei` and :func:`simulate_lif_ei` build and run both
+networks; :func:`autocovariance` and :func:`decay_time` quantify their population dynamics.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -26,10 +40,13 @@ import numpy as np
 from jax.scipy.special import erf, erfcx
 from jaxtyping import Array
 
-from ._validation import check_int, check_positive
+from ._validation import check_choice, check_int, check_positive
 
 # |zeta(1/2)|, Riemann zeta at 1/2 (Fourcaud & Brunel 2002 boundary shift for synaptic filtering)
 ABS_ZETA_HALF = 1.4603545088095868
+# |zetac(1/2)| = |zeta(1/2) - 1|: what Lava's code uses (scipy.special.zetac is zeta - 1)
+ABS_ZETAC_HALF = 2.4603545088095868
+VARIANTS = ("reference", "grytskyy")
 
 
 class LIFConversion(NamedTuple):
@@ -37,9 +54,10 @@ class LIFConversion(NamedTuple):
 
     weights: ``[N, N]`` LIF weights (post, pre). du_exc, du_inh, dv_exc, dv_inh: current and voltage
     integration constants. v_th: threshold. bias_exc, bias_inh: LIF biases. weight_scale: the factor
-    ``w / w_rate`` applied to the rate weights (1.0 when the theory failed). w_rate: mean excitatory
-    rate weight; w_lif: the solved weight (NaN when the solve failed). rate_estimate: stationary rate
-    ``nu``. converged: whether the root solve converged. message: what happened, in words.
+    ``w / w_rate`` applied to the rate weights (1.0 when the theory failed or gave a non-positive
+    weight). w_rate: mean excitatory rate weight; w_lif: the solved weight (NaN when the solve
+    failed). rate_estimate: stationary rate ``nu``. converged: whether the root solve converged.
+    message: what happened, in words. variant: ``"reference"`` or ``"grytskyy"``.
     """
 
     weights: np.ndarray
@@ -56,6 +74,7 @@ class LIFConversion(NamedTuple):
     rate_estimate: float
     converged: bool
     message: str
+    variant: str
 
 
 def _f(y):
@@ -64,7 +83,8 @@ def _f(y):
 
 
 def linear_response(w, *, n_exc: int, gamma: float, g: float, rate: float, bias: float, v_th: float, dv: float, du: float):
-    """``(alpha, beta, mu, sigma)`` of the LIF linear response at mean excitatory weight ``w``.
+    """``(alpha, beta, mu, sigma)`` of the LIF linear response at mean excitatory weight ``w``
+    (the ``"grytskyy"`` variant).
 
     ``mu = N_E (1 - gamma g) w nu + bias``, ``sigma^2 = N_E (1 + gamma g^2) w^2 nu``; effective threshold
     and reset ``y_th = (v_th - mu)/sigma + d``, ``y_r = -mu/sigma + d`` with
@@ -78,7 +98,7 @@ def linear_response(w, *, n_exc: int, gamma: float, g: float, rate: float, bias:
     """
     mu = n_exc * (1.0 - gamma * g) * w * rate + bias
     sigma = jnp.sqrt(n_exc * (1.0 + gamma * g * g) * w * w * rate)
-    shift = np.sqrt(2.0) * ABS_ZETA_HALF * np.sqrt(dv / du) / 2.0
+    shift = np.sqrt(2.0) * ABS_ZETA_HALF * jnp.sqrt(dv / du) / 2.0
     y_th = (v_th - mu) / sigma + shift
     y_r = -mu / sigma + shift
     pref = np.sqrt(np.pi) * rate * rate
@@ -87,9 +107,158 @@ def linear_response(w, *, n_exc: int, gamma: float, g: float, rate: float, bias:
     return alpha, beta, mu, sigma
 
 
-def _solve_log_weight(w_rate: float, consts: dict, span: tuple[float, float] = (-30.0, 10.0), grid: int = 401, iterations: int = 100):
+def reference_residual(w, w_rate, *, n_exc: int, gamma: float, g: float, rate: float, bias: float, v_th: float, dv: float, du: float):
+    """Lava's ``func(w) = w_rate - alpha(w) w - beta(w) w^2``, its quirks kept (the ``"reference"`` variant).
+
+    As Lava's ``convert_rate_to_lif_params`` writes it: ``mu = N_E (1 - gamma g) w nu + bias`` and
+    ``s = N_E (1 + gamma g^2) w^2 nu`` (a variance, used where the theory has the standard
+    deviation); ``y_th = (v_th - mu)/s + d``, ``y_r = -mu/s + d`` with
+    ``d = sqrt(2) |zetac(1/2)| sqrt(dv/du) / 2`` (``zetac = zeta - 1``, so ``|zetac(1/2)| = 2.4604``,
+    not ``|zeta(1/2)| = 1.4604``); ``f(y) = e^{y^2} (1 + erf y)`` evaluated literally (it overflows
+    to inf/NaN where Lava's does, so a solver follows the same path)::
+
+        alpha = sqrt(pi) (mu dv 0.01)^2 (f(y_th) - f(y_r)) / s
+        beta  = sqrt(pi) (mu dv 0.01)^2 (f(y_th) (v_th - mu)/s - f(y_r) (-mu)/s) / (2 s^2)
+
+    (the multipliers of ``f`` in ``beta`` lack the shift ``d``). Float64 when called under
+    ``jax.enable_x64``.
+    """
+    mu = n_exc * (1.0 - gamma * g) * w * rate + bias
+    s = n_exc * (1.0 + gamma * g * g) * w * w * rate
+    shift = np.sqrt(2.0) * ABS_ZETAC_HALF * jnp.sqrt(dv / du) / 2.0
+    y_th = (v_th - mu) / s + shift
+    y_r = -mu / s + shift
+
+    def f(y):
+        return jnp.exp(y * y) * (1.0 + erf(y))
+
+    pref = np.sqrt(np.pi) * (mu * dv * 0.01) ** 2
+    alpha = pref / s * (f(y_th) - f(y_r))
+    beta = pref / (2.0 * s * s) * (f(y_th) * (v_th - mu) / s - f(y_r) * (-mu) / s)
+    return w_rate - alpha * w - beta * w * w
+
+
+# MINPACK hybrd's exit messages (scipy.optimize.fsolve reports the same texts)
+HYBRD_MESSAGES = {
+    1: "the solution converged",
+    2: "the number of calls to the function reached maxfev = 400",
+    3: "xtol = 1.49012e-08 is too small: no further improvement of the approximate solution is possible",
+    4: "the iteration is not making good progress, as measured by the improvement from the last five Jacobian evaluations",
+    5: "the iteration is not making good progress, as measured by the improvement from the last ten iterations",
+}
+
+
+def hybrd_1d(func, x0, *, xtol: float = 1.49012e-08, maxfev: int = 400, factor: float = 100.0):
+    """Powell's hybrid method for one scalar equation ``func(x) = 0``, operation for operation as
+    MINPACK's ``hybrd`` (what ``scipy.optimize.fsolve(func, x0)`` runs with its defaults), in JAX.
+
+    With one unknown, hybrd's QR factors are ``Q = -1, R = -J`` (``Q = 1, R = 0`` for ``J = 0``),
+    the dogleg step is the Newton step ``-f/J`` cut to the trust radius, and Broyden's update is a
+    secant; ``J`` is a forward difference (relative step ``sqrt(eps)``) at the start and after
+    exactly two failed steps in a row. Scaling, the trust-radius updates and the termination tests
+    (``info`` 1: converged, i.e. the trust radius fell below ``xtol |x|`` or ``f = 0`` (a test on the
+    step, not on the residual); 2: ``maxfev`` reached; 3: ``xtol`` too small; 4, 5: not making
+    progress) follow ``hybrd`` with its rounding, so the iterates match fsolve's. Returns
+    ``(x, f(x), info, nfev)`` as JAX scalars; call it under ``jax.enable_x64`` for float64.
+    """
+    x0 = jnp.asarray(x0)
+    dtype = x0.dtype
+    epsmch = jnp.finfo(dtype).eps
+    eps = jnp.sqrt(epsmch)  # fdjac1 with epsfcn = machine epsilon (fsolve's default)
+    zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
+    i0 = jnp.zeros((), jnp.int32)
+
+    def dogleg(r, diag, qtf, delta):
+        """MINPACK's dogleg for n = 1: the step ``x`` whose negative hybrd takes."""
+        newton = qtf / jnp.where(r == 0, epsmch, r)
+        qnorm = jnp.abs(diag * newton)
+        gradient = r * qtf / diag
+        gnorm = jnp.abs(gradient)
+        safe_gnorm = jnp.where(gnorm == 0, one, gnorm)
+        unit = gradient / safe_gnorm / diag
+        temp = jnp.abs(r * unit)
+        sgnorm = jnp.where(gnorm == 0, zero, safe_gnorm / jnp.where(temp == 0, one, temp) / jnp.where(temp == 0, one, temp))
+        # convex combination of Gauss-Newton and scaled-gradient steps (only when sgnorm < delta < qnorm)
+        bnorm = jnp.abs(qtf)
+        dq, sd = delta / qnorm, sgnorm / delta
+        t = (bnorm / safe_gnorm) * (bnorm / qnorm) * sd
+        t = t - dq * sd**2 + jnp.sqrt((t - dq) ** 2 + (1 - dq**2) * (1 - sd**2))
+        alpha = jnp.where(gnorm == 0, dq, jnp.where(sgnorm >= delta, zero, dq * (1 - sd**2) / t))
+        step = (1 - alpha) * jnp.minimum(sgnorm, delta) * unit + alpha * newton
+        return jnp.where(qnorm <= delta, newton, step)
+
+    f0 = func(x0)
+    # x, f, r, q, qtf, diag, delta, xnorm, iter, ncsuc, ncfail, nslow1, nslow2, nfev, info, need_jac
+    state = (x0, f0, zero, one, f0, one, zero, zero, i0 + 1, i0, i0, i0, i0, i0 + 1, i0, jnp.array(True))
+
+    def jacobian(x, f, diag, delta, xnorm, it):
+        """Outer loop: forward difference, its QR factors; scaling and trust radius while no step
+        has succeeded (``iter == 1``)."""
+        h = jnp.where(eps * jnp.abs(x) == 0, eps, eps * jnp.abs(x))
+        jac = (func(x + h) - f) / h
+        r = -jac
+        q = jnp.where(jac == 0, one, -one)
+        qtf = jnp.where(jac == 0, f, -f)
+        first = it == 1
+        diag = jnp.where(first, jnp.where(jac == 0, one, jnp.abs(jac)), diag)
+        xnorm = jnp.where(first, jnp.abs(diag * x), xnorm)
+        delta = jnp.where(first, jnp.where(factor * xnorm == 0, factor, factor * xnorm), delta)
+        return r, q, qtf, jnp.maximum(diag, jnp.abs(jac)), delta, xnorm
+
+    def body(state):
+        x, f, r, q, qtf, diag, delta, xnorm, it, ncsuc, ncfail, nslow1, nslow2, nfev, info, jeval = state
+        r, q, qtf, diag, delta, xnorm = jax.lax.cond(
+            jeval, jacobian, lambda x, f, diag, delta, xnorm, it: (r, q, qtf, diag, delta, xnorm), x, f, diag, delta, xnorm, it
+        )
+        nfev = nfev + jeval.astype(jnp.int32)
+        fnorm = jnp.abs(f)
+        p = -dogleg(r, diag, qtf, delta)
+        trial = x + p
+        pnorm = jnp.abs(diag * p)
+        delta = jnp.where(it == 1, jnp.minimum(delta, pnorm), delta)
+        f1 = func(trial)
+        nfev = nfev + 1
+        fnorm1 = jnp.abs(f1)
+        actred = jnp.where(fnorm1 < fnorm, 1 - (fnorm1 / fnorm) ** 2, -one)
+        model = qtf + r * p
+        prered = jnp.where(jnp.abs(model) < fnorm, 1 - (jnp.abs(model) / fnorm) ** 2, zero)
+        ratio = jnp.where(prered > 0, actred / jnp.where(prered > 0, prered, one), zero)
+        failed = ratio < 0.1
+        ncsuc = jnp.where(failed, 0, ncsuc + 1)
+        ncfail = jnp.where(failed, ncfail + 1, 0)
+        grown = jnp.where((ratio >= 0.5) | (ncsuc > 1), jnp.maximum(delta, pnorm / 0.5), delta)
+        grown = jnp.where(jnp.abs(ratio - 1) <= 0.1, pnorm / 0.5, grown)
+        delta = jnp.where(failed, 0.5 * delta, grown)
+        success = ratio >= 1e-4
+        x = jnp.where(success, trial, x)
+        f = jnp.where(success, f1, f)
+        xnorm = jnp.where(success, jnp.abs(diag * x), xnorm)
+        it = it + success.astype(jnp.int32)
+        nslow1 = jnp.where(actred >= 1e-3, 0, nslow1 + 1)
+        nslow2 = jnp.where(actred >= 0.1, 0, nslow2 + jeval.astype(jnp.int32))
+        info = jnp.where(nfev >= maxfev, 2, i0)
+        info = jnp.where(0.1 * jnp.maximum(0.1 * delta, pnorm) <= epsmch * xnorm, 3, info)
+        info = jnp.where(nslow2 == 5, 4, info)
+        info = jnp.where(nslow1 == 10, 5, info)
+        info = jnp.where((delta <= xtol * xnorm) | (jnp.abs(f) == 0), 1, info)
+        jeval = ncfail == 2
+        # Broyden's rank-one update of R (hybrd's r1updt; the rotations of r1mpyq are void for n = 1)
+        projected = q * f1
+        u = (projected - model) / pnorm
+        v = diag * ((diag * p) / pnorm)
+        r = jnp.where(jeval, r, r + v * u)
+        qtf = jnp.where(~jeval & success, projected, qtf)
+        return x, f, r, q, qtf, diag, delta, xnorm, it, ncsuc, ncfail, nslow1, nslow2, nfev, info, jeval
+
+    state = jax.lax.while_loop(lambda s: s[14] == 0, body, state)
+    return state[0], state[1], state[14], state[13]
+
+
+@partial(jax.jit, static_argnames=("span", "grid", "iterations"))
+def _solve_log_weight(w_rate, consts: dict, span: tuple[float, float] = (-30.0, 10.0), grid: int = 401, iterations: int = 100):
     """Smallest root of ``log(alpha w + beta w^2) - log(w_rate)`` over ``s = log w`` in
-    ``log w_rate + span`` (weights from ``e^-30`` to ``e^10`` times ``w_rate``).
+    ``log w_rate + span`` (weights from ``e^-30`` to ``e^10`` times ``w_rate``; the ``"grytskyy"``
+    variant).
 
     The response ``alpha w + beta w^2`` vanishes as ``w -> 0``, rises steeply and falls again as
     ``1/w`` for large ``w``, so there are zero or two roots; the first upward crossing on a log grid is
@@ -104,7 +273,7 @@ def _solve_log_weight(w_rate: float, consts: dict, span: tuple[float, float] = (
         alpha, beta, _, _ = linear_response(w, **consts)
         return jnp.log(alpha * w + beta * w * w) - jnp.log(w_rate)
 
-    s0 = jnp.log(jnp.asarray(w_rate, jnp.float64))
+    s0 = jnp.log(w_rate)
     points = s0 + jnp.linspace(span[0], span[1], grid)
     above = jax.vmap(residual)(points) >= 0
     first = jnp.argmax(above)  # 0 when there is no crossing (or the grid starts above): caught by the residual
@@ -121,6 +290,53 @@ def _solve_log_weight(w_rate: float, consts: dict, span: tuple[float, float] = (
     return jnp.exp(s), residual(s)
 
 
+@jax.jit
+def _reference_root(w_rate, consts: dict):
+    """:func:`hybrd_1d` on :func:`reference_residual` from ``w = w_rate`` (compiled once; float64
+    when called under ``jax.enable_x64``)."""
+    return hybrd_1d(lambda w: reference_residual(w, w_rate, **consts), w_rate)
+
+
+def _scale_reference(w_rate: float, consts: dict) -> tuple[float, bool, float, str]:
+    """``(scale, converged, w, message)`` of the ``"reference"`` variant: Lava's equation solved by
+    :func:`hybrd_1d` from ``w = w_rate``, as Lava's ``fsolve(func, mean_exc_weight)``."""
+    with jax.enable_x64(True):
+        args = {k: jnp.asarray(v, jnp.float64) for k, v in consts.items()}
+        x, fx, info, nfev = _reference_root(jnp.asarray(w_rate, jnp.float64), args)
+        x, fx, info, nfev = float(x), float(fx), int(info), int(nfev)
+    if info != 1:
+        # Lava means to fall back to scale 1 here, but its warnings filter is "ignore", so its code
+        # keeps fsolve's last iterate; in the tutorial's chaotic regime no step is ever accepted,
+        # that iterate is w_rate and both give scale 1
+        return 1.0, False, float("nan"), (
+            f"theory failed: the fsolve-equivalent solve did not converge ({HYBRD_MESSAGES[info]}; "
+            f"last iterate w = {x:.6g}, residual {fx:.3g}, {nfev} evaluations); weights left unscaled (scale 1; "
+            f"Lava's code, which ignores the solver's warning, would scale by the last iterate's {x / w_rate:.6g})"
+        )
+    scale = x / w_rate
+    residual = f"residual {fx:.3g}"
+    if not abs(fx) <= 1e-6 * w_rate:
+        # hybrd's convergence test is on the trust radius, so a collapsed step also "converges"
+        residual += " (not a root: fsolve's convergence test is on the step, not the residual)"
+    if not scale > 0:
+        return 1.0, True, x, f"solved w = {x:.6g} ({residual}) gives a non-positive scale {scale:.6g}: no weight scaling possible (scale 1)"
+    return scale, True, x, (
+        f"theory converged ({nfev} evaluations): w = {x:.6g}, {residual}, w_rate = {w_rate:.6g}, weights scaled by {scale:.6g}"
+    )
+
+
+def _scale_grytskyy(w_rate: float, consts: dict, tolerance: float) -> tuple[float, bool, float, str]:
+    """``(scale, converged, w, message)`` of the ``"grytskyy"`` variant (:func:`_solve_log_weight`)."""
+    with jax.enable_x64(True):
+        args = {k: jnp.asarray(v, jnp.float64) for k, v in consts.items()}
+        w_lif, res = _solve_log_weight(jnp.asarray(w_rate, jnp.float64), args)
+        w_lif, res = float(w_lif), float(res)
+    if np.isfinite(w_lif) and np.isfinite(res) and abs(res) <= tolerance:
+        scale = w_lif / w_rate
+        return scale, True, w_lif, f"theory converged: w = {w_lif:.6g}, w_rate = {w_rate:.6g}, weights scaled by {scale:.6g}"
+    return 1.0, False, float("nan"), f"theory failed (residual {res:.3g}, w = {w_lif:.3g}); weights left unscaled (scale 1)"
+
+
 def rate_to_lif(
     weights,
     *,
@@ -130,6 +346,7 @@ def rate_to_lif(
     dr_inh: float = 0.01,
     bias_exc: float = 0.1,
     bias_inh: float = 0.1,
+    variant: str = "reference",
     tolerance: float = 1e-9,
 ) -> LIFConversion:
     """Convert an E/I rate network's parameters to a current-based LIF network's.
@@ -142,13 +359,23 @@ def rate_to_lif(
        the smaller for the population with the larger bias, 1 for the other);
     4. stationary rate ``nu = (b - v_th) / (gamma g - 1)`` with ``b`` the mean of ``bias / dv`` over
        E and I;
-    5. solve ``w_rate = alpha(w) w + beta(w) w^2`` (:func:`linear_response`) for ``w`` with
-       ``w_rate`` = the mean of the excitatory columns of ``weights``: the smallest root in
-       ``[e^-30, e^10] w_rate``, found on a log grid and refined by bisection in JAX float64 (so the
-       solved weight is always positive, and the reference's "non-positive factor: no scaling" case
-       cannot arise);
-    6. scale all weights by ``w / w_rate``; if the solve fails (no convergence, non-finite values) the
-       theory does not apply and the scale is 1 (reported in ``message``/``converged``);
+    5. solve ``w_rate = alpha(w) w + beta(w) w^2`` for ``w``, with ``w_rate`` = the mean of the
+       excitatory columns of ``weights`` (float64, in JAX):
+
+       - ``variant="reference"`` (default): Lava's equations as its code writes them
+         (:func:`reference_residual`: prefactor ``sqrt(pi) (mu dv 0.01)^2``, the variance used as
+         ``sigma``, ``|zetac(1/2)| = |zeta(1/2) - 1|`` in the boundary shift) solved like Lava's
+         ``scipy.optimize.fsolve(func, w_rate)`` by :func:`hybrd_1d`, a step-for-step JAX version of
+         MINPACK's ``hybrd`` (so it finds the root fsolve finds, and fails where fsolve fails);
+       - ``variant="grytskyy"``: the equations as in Grytskyy et al. 2013 (:func:`linear_response`:
+         prefactor ``sqrt(pi) nu^2``, the standard deviation, ``|zeta(1/2)|``), the smallest root in
+         ``[e^-30, e^10] w_rate`` found on a log grid and refined by bisection
+         (:func:`_solve_log_weight`). On the tutorial's networks this root is much smaller than
+         the reference's (scale ~0.09 at q = 1 against ~1.7) and the converted LIF network is
+         driven by its bias alone; it is offered for comparison, not as the default;
+    6. scale all weights by ``w / w_rate``; if the solve fails the theory does not apply and the scale
+       is 1, and a non-positive solution also leaves the weights unscaled (both reported in
+       ``message``/``converged``);
     7. multiply excitatory columns by ``du_exc`` and inhibitory columns by ``du_inh``.
 
     Args:
@@ -157,8 +384,11 @@ def rate_to_lif(
         g: relative strength of inhibition used to build ``weights``.
         dr_exc, dr_inh: rate integration constants (per step, in (0, 1]).
         bias_exc, bias_inh: rate biases (> 0).
-        tolerance: largest ``|log(alpha w + beta w^2) - log(w_rate)|`` accepted as converged.
+        variant: ``"reference"`` or ``"grytskyy"`` (above).
+        tolerance: ``"grytskyy"`` only: largest ``|log(alpha w + beta w^2) - log(w_rate)|`` accepted
+            as converged (``"reference"`` uses fsolve's own test, ``xtol = 1.49012e-8``).
     """
+    check_choice("variant", variant, VARIANTS)
     weights = np.asarray(weights, np.float64)
     if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
         raise ValueError(f"weights must be a square [N, N] matrix; got shape {list(weights.shape)}")
@@ -192,17 +422,10 @@ def rate_to_lif(
         raise ValueError(f"the mean excitatory weight must be > 0 (Dale's law); got {w_rate}")
 
     consts = dict(n_exc=n_exc, gamma=gamma, g=g, rate=rate, bias=b, v_th=v_th, dv=dv_exc, du=du_exc)
-    with jax.enable_x64(True):
-        w_lif, res = _solve_log_weight(w_rate, consts)
-        w_lif, res = float(w_lif), float(res)
-    converged = bool(np.isfinite(w_lif) and np.isfinite(res) and abs(res) <= tolerance)
-    if converged:
-        scale = w_lif / w_rate
-        message = f"theory converged: w = {w_lif:.6g}, w_rate = {w_rate:.6g}, weights scaled by {scale:.6g}"
+    if variant == "reference":
+        scale, converged, w_lif, message = _scale_reference(w_rate, consts)
     else:
-        scale = 1.0
-        message = f"theory failed (residual {res:.3g}, w = {w_lif:.3g}); weights left unscaled (scale 1)"
-        w_lif = float("nan")
+        scale, converged, w_lif, message = _scale_grytskyy(w_rate, consts, tolerance)
 
     lif = weights * scale
     lif[:, :n_exc] *= du_exc
@@ -210,7 +433,7 @@ def rate_to_lif(
     return LIFConversion(
         weights=lif, du_exc=du_exc, du_inh=du_inh, dv_exc=dv_exc, dv_inh=dv_inh, v_th=v_th,
         bias_exc=lif_bias_exc, bias_inh=lif_bias_inh, weight_scale=float(scale), w_rate=w_rate, w_lif=w_lif,
-        rate_estimate=float(rate), converged=converged, message=message,
+        rate_estimate=float(rate), converged=converged, message=message, variant=variant,
     )
 
 

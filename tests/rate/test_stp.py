@@ -110,3 +110,47 @@ def test_validation():
         STPParams(U=1.5)
     with pytest.raises(ValueError, match="tau_rec must be finite and > 0"):
         STPParams(tau_rec=-0.1)
+
+
+def test_event_form_drives_a_spiking_population_with_per_member_parameters():
+    # 20 presynaptic neurons spiking at 20 Hz drive one jaxsnn LIF neuron through TM synapses;
+    # two batch members: facilitating and depressing parameters
+    from jaxsnn.neurons import LIF, NeuronInput
+
+    dt, steps, n_pre, period, w = 1e-3, 2000, 20, 50, 2e-11
+    params = STPParams(jnp.asarray([0.03, 0.5]), jnp.asarray([1.0, 0.01]), jnp.asarray([0.2, 0.8]))
+    lif = LIF()
+    weights = jnp.full((1, n_pre), w)
+
+    def member(p):
+        def body(carry, t):
+            syn, neuron = carry
+            spikes = jnp.full((n_pre,), (t % period) == 0, jnp.float32)
+            syn, eff = stp_on_spike(p, syn, spikes, dt)
+            exc = weights @ eff
+            neuron, out = lif.step(neuron, NeuronInput(exc, jnp.zeros(1), jnp.zeros(1)), dt)
+            return (syn, neuron), (exc[0], neuron.i_exc[0], out[0])
+
+        _, rec = jax.lax.scan(body, (stp_init(p, n_pre), lif.init(1)), jnp.arange(steps))
+        return rec
+
+    exc, i_exc, _ = jax.vmap(member)(params)
+
+    for b, (U, tf, tr) in enumerate([(0.03, 1.0, 0.2), (0.5, 0.01, 0.8)]):
+        u, x, i, ref_exc, ref_i = U, 1.0, 0.0, [], []
+        for t in range(steps):
+            u = U + (u - U) * np.exp(-dt / tf)
+            x = 1 + (x - 1) * np.exp(-dt / tr)
+            e = 0.0
+            if t % period == 0:
+                u += U * (1 - u)
+                e = u * x
+                x -= e
+            ref_exc.append(n_pre * w * e)
+            i = (i + n_pre * w * e) * np.exp(-dt / 0.005)
+            ref_i.append(i)
+        np.testing.assert_allclose(np.asarray(exc[b]), ref_exc, rtol=1e-4, atol=1e-20)
+        np.testing.assert_allclose(np.asarray(i_exc[b]), ref_i, rtol=1e-4, atol=1e-20)
+    spike_times = np.arange(0, steps, period)
+    assert exc[0, spike_times[-1]] > 2 * exc[0, 0]  # facilitation
+    assert exc[1, spike_times[-1]] < 0.5 * exc[1, 0]  # depression

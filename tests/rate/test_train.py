@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxsnn.rate import (
+    Dense,
     FitConfig,
     LowRank,
     Projection,
@@ -60,6 +61,27 @@ def test_checkpointed_gradient_equals_plain_gradient():
     np.testing.assert_allclose(np.asarray(g_ckpt.left), np.asarray(g_plain.left), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(np.asarray(g_ckpt.right), np.asarray(g_plain.right), rtol=1e-4, atol=1e-7)
     assert float(jnp.abs(g_plain.left).max()) > 0
+
+
+def test_full_weight_gradient_is_consistent_with_the_factor_gradient():
+    # training full weights: with W = L R^T the chain rule gives dLoss/dL = dLoss/dW @ R and
+    # dLoss/dR = (dLoss/dW)^T @ L, so the Dense block's gradient must reproduce the LowRank one
+    key = jax.random.key(2)
+    trials = odr_trials(key, ring_net(initial_factors(key)), 1, strength=2.0, footprint=1.0, stim_duration=0.05, delay=(0.2, 0.2))
+    schedule = jax.tree_util.tree_map(lambda x: x[0], trials.schedule)
+
+    def loss(block):
+        net = ring_net(block)
+        params = rate_params(net, J=[1.0, -1.0], ff_baseline=0.5, tau=0.05, J_stp=[0.0, -0.5])
+        _, out = simulate(net, params, schedule, key, duration=0.3, window=0.05)
+        return jnp.sum(out.windows["rates"] ** 2)
+
+    factors = initial_factors(key)
+    g_factors = jax.grad(loss)(factors)
+    g_dense = jax.grad(loss)(Dense(factors.dense()))
+    np.testing.assert_allclose(np.asarray(g_dense.matrix @ factors.right), np.asarray(g_factors.left), rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(g_dense.matrix.T @ factors.left), np.asarray(g_factors.right), rtol=1e-3, atol=1e-7)
+    assert float(jnp.abs(g_dense.matrix).max()) > 0
 
 
 def test_task_losses_against_formulas():

@@ -7,8 +7,10 @@ currents). One compiled program serves every member of a batch.
 
 One time step of ``dt``, in this order (:func:`network_step`):
 
-1. inputs: spikes emitted ``delay`` steps ago are delivered through each projection, Poisson sources
-   draw their spikes and deliver them, currents are evaluated;
+1. inputs: spikes emitted ``delay`` steps ago are delivered through each projection (scaled by the
+   projection's short-term-plasticity efficacy ``u x`` when it has one: the spike reaches the
+   presynaptic terminal after the axonal delay, and facilitation and depression act there), Poisson
+   sources draw their spikes and deliver them, currents are evaluated;
 2. neuron update and spikes: every population advances with the summed increments;
 3. the new spikes are written into each population's delay ring buffer.
 
@@ -31,6 +33,7 @@ from ._validation import check_choice, check_int, check_positive, check_shape
 from .connectivity import Connectivity
 from .neurons.base import NeuronInput, NeuronModel
 from .propagation import SpikeIndex, deliver_dense, deliver_events, index_spikes
+from .stp import STPParams, STPState, stp_on_spike
 
 RECEPTORS = ("exc", "inh")
 PROPAGATION_MODES = ("auto", "events", "dense")
@@ -60,6 +63,9 @@ class Projection:
         of the target model's synaptic variable, e.g. units of g_leak for COBA).
     receptor: ``"exc"`` or ``"inh"``: which synaptic variable of the target the weight adds to.
     delay: axonal delay (s), a whole number of steps >= 1.
+    stp: optional Tsodyks–Markram short-term plasticity (:class:`jaxsnn.stp.STPParams`, scalars or
+        ``[n_pre]``): each presynaptic neuron's spike is transmitted with efficacy ``u x`` times the
+        weight (event form, :func:`jaxsnn.stp.stp_on_spike`).
     """
 
     name: str
@@ -69,9 +75,12 @@ class Projection:
     weight: Any = 1.0
     receptor: str = "exc"
     delay: float | None = None
+    stp: STPParams | None = None
 
     def __post_init__(self):
         check_choice(f"Projection {self.name!r} receptor", self.receptor, RECEPTORS)
+        if self.stp is not None and not isinstance(self.stp, STPParams):
+            raise ValueError(f"Projection {self.name!r} stp must be a jaxsnn.stp.STPParams or None; got {type(self.stp).__name__}")
         w = np.asarray(self.weight)
         if w.ndim not in (0, 1) or (w.ndim == 1 and w.shape[0] != self.connectivity.n_synapses):
             raise ValueError(
@@ -138,12 +147,14 @@ class NetworkParams(NamedTuple):
     weights: projection name (or ``"input/post"`` for Poisson targets) -> scalar or ``[n_synapses]``.
     rates: Poisson input name -> rate (Hz).
     currents: current input name -> amplitude.
+    stp: projection name -> :class:`STPParams` (only projections with short-term plasticity).
     """
 
     neurons: dict[str, NeuronModel]
     weights: dict[str, Array]
     rates: dict[str, Array]
     currents: dict[str, Array]
+    stp: dict[str, STPParams] = {}  # never mutated: a shared empty default is safe
 
 
 class NetworkState(NamedTuple):
@@ -152,11 +163,13 @@ class NetworkState(NamedTuple):
     neurons: population name -> model state with ``[B, n]`` leaves.
     ring: population name -> ``[D, B, n]`` float32 spikes of the last D steps (D = max delay in steps).
     step: int32 index of the next step.
+    stp: projection name -> :class:`STPState` with ``[B, n_pre]`` leaves (projections with STP only).
     """
 
     neurons: dict[str, Any]
     ring: dict[str, Array]
     step: Array
+    stp: dict[str, STPState] = {}  # never mutated: a shared empty default is safe
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,6 +266,7 @@ class Network:
             weights=weights,
             rates={i.name: jnp.asarray(i.rate, jnp.float32) for i in self.poisson_inputs},
             currents={c.name: jnp.asarray(c.amplitude, jnp.float32) for c in self.currents},
+            stp={p.name: p.stp for p in self.projections if p.stp is not None},
         )
 
     def init_state(self, params: NetworkParams, batch: int) -> NetworkState:
@@ -261,7 +275,15 @@ class Network:
             p.name: jax.vmap(lambda m, n=p.size: m.init(n))(params.neurons[p.name]) for p in self.populations
         }
         ring = {p.name: jnp.zeros((self.ring_length(p.name), batch, p.size), jnp.float32) for p in self.populations}
-        return NetworkState(neurons, ring, jnp.int32(0))
+        stp = {}
+        for proj in self.projections:
+            if proj.stp is not None:
+                if not params.stp or proj.name not in params.stp:
+                    raise ValueError(f"Projection {proj.name!r} has short-term plasticity but params.stp has no entry for it")
+                n_pre = self.population(proj.pre).size
+                u0 = jax.vmap(lambda p, n=n_pre: jnp.broadcast_to(p.U, (n,)))(params.stp[proj.name])
+                stp[proj.name] = STPState(u0, jnp.ones((batch, n_pre), jnp.float32))
+        return NetworkState(neurons, ring, jnp.int32(0), stp)
 
     def structure(self) -> dict[str, Any]:
         """The index arrays of every projection and Poisson target (dense 0/1 matrices where the
@@ -301,16 +323,21 @@ def batch_size_of(params: NetworkParams) -> int:
 
 
 def _propagate(
-    net: Network, conn: Connectivity, structure: Any, spikes: Array, index: SpikeIndex | None, weights: Array, batch: int
+    net: Network, conn: Connectivity, structure: Any, spikes: Array, index: SpikeIndex | None, weights: Array, batch: int,
+    efficacy: Array | None = None,
 ) -> Array:
-    """Increments ``[B, n_post]`` from ``[B, n_pre]`` spikes through one projection."""
+    """Increments ``[B, n_post]`` from ``[B, n_pre]`` spikes through one projection, each spike scaled
+    by ``efficacy`` ``[B, n_pre]`` when given (short-term plasticity)."""
     if not isinstance(structure, Connectivity):  # a dense 0/1 matrix
+        if efficacy is not None:
+            spikes = efficacy  # already zero where there is no spike
         if weights.ndim == 2:  # per-synapse weights: scatter each member's matrix
             mats = jnp.zeros((batch, conn.n_pre, conn.n_post), jnp.float32)
             mats = mats.at[:, conn.pre, conn.post].add(weights)
             return deliver_dense(spikes, structure, mats)
         return deliver_dense(spikes, structure, weights)
-    return deliver_events(index if index is not None else index_spikes(spikes), structure, weights, batch, block=net.block)
+    return deliver_events(index if index is not None else index_spikes(spikes), structure, weights, batch, block=net.block,
+                          pre_scale=efficacy)
 
 
 def network_step(
@@ -334,6 +361,7 @@ def network_step(
 
     # 1. inputs: delayed recurrent spikes, Poisson sources, currents
     indexed: dict[tuple[str, int], tuple[Array, SpikeIndex]] = {}  # one spike index per (population, delay)
+    new_stp: dict[str, STPState] = {}
     for proj in net.projections:
         d = net.delay_steps(proj)
         if (proj.pre, d) not in indexed:
@@ -341,7 +369,13 @@ def network_step(
             delayed = ring[(state.step - d) % ring.shape[0]]
             indexed[proj.pre, d] = delayed, index_spikes(delayed)
         delayed, index = indexed[proj.pre, d]
-        inc = _propagate(net, proj.connectivity, structure[proj.name], delayed, index, params.weights[proj.name], batch)
+        efficacy = None
+        if proj.stp is not None:
+            new_stp[proj.name], efficacy = jax.vmap(lambda p, s, x: stp_on_spike(p, s, x, dt))(
+                params.stp[proj.name], state.stp[proj.name], delayed
+            )
+        inc = _propagate(net, proj.connectivity, structure[proj.name], delayed, index, params.weights[proj.name], batch,
+                         efficacy)
         targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
     for i, inp in enumerate(net.poisson_inputs):
         sub = jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
@@ -372,4 +406,4 @@ def network_step(
     for pop in net.populations:
         r = state.ring[pop.name]
         ring[pop.name] = r.at[state.step % r.shape[0]].set(spikes[pop.name])
-    return NetworkState(new_neurons, ring, state.step + 1), spikes
+    return NetworkState(new_neurons, ring, state.step + 1, new_stp), spikes

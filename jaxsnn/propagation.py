@@ -63,7 +63,9 @@ def spike_ids(index: SpikeIndex, ranks: Array) -> Array:
     return jnp.where(ranks < index.count, word * WORD + position, index.size).astype(jnp.int32)
 
 
-def deliver_events(index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, *, block: int = 16) -> Array:
+def deliver_events(
+    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
+) -> Array:
     """Summed weights of the indexed spikes onto each postsynaptic neuron.
 
     Args:
@@ -71,12 +73,15 @@ def deliver_events(index: SpikeIndex, conn: Connectivity, weights: Array, batch:
         conn: the projection's connectivity (shared by the batch).
         weights: ``[batch]`` one weight per member, or ``[batch, n_synapses]`` per synapse.
         block: spikes processed per loop iteration (static).
+        pre_scale: optional ``[batch, n_pre]`` factor on every synapse of a presynaptic neuron's spike
+            (e.g. the short-term-plasticity efficacy ``u x``).
     Returns:
         ``[batch, n_post]`` increments (float32).
     """
     n_pre, n_post = conn.n_pre, conn.n_post
     per_synapse = weights.ndim == 2
     flat_weights = weights.reshape(-1)
+    flat_scale = None if pre_scale is None else pre_scale.reshape(-1)
     offsets = jnp.arange(block, dtype=jnp.int32)
 
     # Padding entries (target n_post) are sent out of range and dropped by the scatter: pointing
@@ -96,6 +101,8 @@ def deliver_events(index: SpikeIndex, conn: Connectivity, weights: Array, batch:
             w = flat_weights.at[member[:, None] * conn.n_synapses + syn].get(mode="clip")
         else:
             w = jnp.broadcast_to(flat_weights[member][:, None], targets.shape)
+        if flat_scale is not None:
+            w = w * flat_scale.at[gid].get(mode="fill", fill_value=0.0)[:, None]
         return i + 1, acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
 
     n_blocks = (index.count + block - 1) // block

@@ -9,9 +9,12 @@ filter-SBI), :mod:`jaxsnn.nto1` and :mod:`jaxsnn.conntest` (connection inference
 membrane voltage), :mod:`jaxsnn.surrogate` and :mod:`jaxsnn.tune` (surrogate gradients, gradient tuning
 of firing rates), :mod:`jaxsnn.glm` (GLM spiking networks), :mod:`jaxsnn.rate`, :mod:`jaxsnn.stp` and
 :mod:`jaxsnn.convert` (rate networks, short-term plasticity, rate-to-LIF conversion).
+
+Workflows: :mod:`jaxsnn.sweep` (chunked, sharded, resumable sweeps with a Parquet results store and the
+original release's .npy format).
 """
 
-from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, stp, surrogate, tune
+from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, stp, surrogate, sweep, tune
 from .connectivity import Connectivity
 from .network import (
     CurrentInput,
@@ -33,7 +36,7 @@ from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
 __version__ = "0.1.0"
 
 __all__ = [
-    "conntest", "connectivity", "convert", "fsbi", "glm", "neurons", "nto1", "rate", "stp", "surrogate", "tune",
+    "conntest", "connectivity", "convert", "fsbi", "glm", "neurons", "nto1", "rate", "stp", "surrogate", "sweep", "tune",
     "Arctan", "EscapeNoise", "FastSigmoid", "Sigmoid", "Triangle", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",

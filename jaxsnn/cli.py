@@ -1,8 +1,12 @@
-"""The ``jaxsnn`` command line.
+"""The ``jaxsnn`` command line, a thin layer over the public API.
 
 ``jaxsnn run`` runs the main job. Until the plasticity-rule search pipeline lands, the main job
 simulates the COBA benchmark network and writes its rates, a raster and a population-rate plot to
 ``results/``.
+
+``jaxsnn sweep`` simulates many fSBI rules into a resumable results store (``jaxsnn.sweep.run_sweep``),
+``jaxsnn simulate`` runs a few rules with recordings and plots, ``jaxsnn metrics`` recomputes metrics from
+saved recordings, ``jaxsnn export`` writes a store in the original release's ``.npy`` format.
 """
 
 from __future__ import annotations
@@ -44,18 +48,275 @@ def coba_job(out: Path, duration: float, seed: int) -> dict:
     return summary
 
 
+EXAMPLES = """examples:
+  jaxsnn sweep --task polynomial --n 64 --seed 0 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 10 --record-start 6
+  jaxsnn simulate --n 2 --out results/simulate --n-exc 400 --n-inh 100 --duration 4 --record-start 2
+  jaxsnn metrics results/simulate/rule-0.npz
+  jaxsnn export sweeps/pi0 --out sweeps/pi0.npy
+"""
+
+
+def _network_options(parser: argparse.ArgumentParser) -> None:
+    """The options that scale the fSBI network and protocol down for quick runs."""
+    group = parser.add_argument_group("network and protocol (defaults: the full model of specs/fsbi.md)")
+    group.add_argument("--task", default="polynomial", choices=("polynomial", "mlp"),
+                       help="rule family: polynomial (θ has 25 entries) or mlp (23); default polynomial")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of the network connectivity and of the random input (default 0)")
+    group.add_argument("--n-exc", type=int, metavar="NE", help="excitatory neurons (default 4096)")
+    group.add_argument("--n-inh", type=int, metavar="NI", help="inhibitory neurons (default 1024)")
+    group.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time per rule, s (default 70)")
+    group.add_argument("--record-start", type=float, metavar="SECONDS",
+                       help="start of the metric window [record-start, duration), s (default 60); "
+                            "the window must be at least 0.52 s long")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """FSBIConfig overrides from the network options, checked before anything is simulated."""
+    from .fsbi import make_config
+
+    overrides = {}
+    for name in ("n_exc", "n_inh"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive number of neurons; got {value}")
+            overrides[name] = value
+    for name in ("duration", "record_start"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0; got {args.seed}")
+    config = make_config(args.task, **overrides)
+    if config.duration - config.record_start < 0.52:
+        raise ValueError(f"the metric window --duration - --record-start = {config.duration - config.record_start:g} s "
+                         "is too short; auto_cov needs at least 0.52 s")
+    return overrides
+
+
+def _read_theta(path: Path):
+    """θ [N, P] from a .npy file: a plain float array [N, P] (or [P]) or release records."""
+    import numpy as np
+
+    from .sweep import load_release
+
+    if not path.exists():
+        raise ValueError(f"--theta file {path} does not exist")
+    data = np.load(path, allow_pickle=False)
+    if data.dtype.names:
+        data = load_release(path)["theta"]
+    return np.atleast_2d(np.asarray(data, np.float64))
+
+
+def _sweep_parser(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="simulate many rules into a resumable results store",
+        description="Simulate N rules (prior samples or a θ file) on the fSBI network and write their metrics to a "
+                    "Parquet store in --out, chunk by chunk. Rerunning the same command resumes an interrupted "
+                    "sweep; open the store in Python with jaxsnn.sweep.load(DIR).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--n", type=int, metavar="N", help="number of rules drawn from the prior of --task")
+    source.add_argument("--theta", type=Path, metavar="FILE",
+                        help=".npy file of θ: a float array [N, 25] (polynomial) / [N, 23] (mlp), or release records")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="store folder (created if needed)")
+    _network_options(p)
+    p.add_argument("--chunk-size", type=int, metavar="C",
+                   help="rules simulated together (default: from --memory-budget; on resume, the store's)")
+    p.add_argument("--memory-budget", type=float, metavar="GIB",
+                   help="device memory per device a chunk may use, GiB (default: half a GPU's memory, 2 on CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress line (for batch jobs)")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from .fsbi import is_plausible
+    from .sweep import run_sweep
+
+    overrides = _overrides(args)
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"--n must be >= 1; got {args.n}")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1; got {args.chunk_size}")
+    if args.memory_budget is not None and not args.memory_budget > 0:
+        raise ValueError(f"--memory-budget must be > 0 GiB; got {args.memory_budget}")
+    theta = _read_theta(args.theta) if args.theta is not None else None
+    budget = args.memory_budget * 2**30 if args.memory_budget is not None else None
+    table = run_sweep(theta, out=args.out, task=args.task, n=args.n, seed=args.seed, chunk_size=args.chunk_size,
+                      memory_budget=budget, progress=not args.quiet, **overrides)
+    counts = table["status"].value_counts().to_dict()
+    plausible = int(is_plausible({c: table[c].to_numpy() for c in table.columns}).sum())
+    print(f"{len(table)} rules in {args.out}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "blown_up", "overflow"))
+          + f"; {plausible} plausible")
+
+
+def _simulate_parser(sub) -> None:
+    p = sub.add_parser(
+        "simulate", help="simulate a few rules with recordings and plots",
+        description="Simulate one or a few rules with spike recording; for each rule write its recording "
+                    "(rule-K.npz, readable by `jaxsnn metrics`), a raster, population rates and weight traces "
+                    "(PNG), and all metrics to metrics.json.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--n", type=int, metavar="K", help="number of rules drawn from the prior (default 1)")
+    source.add_argument("--theta", type=Path, metavar="FILE", help=".npy file of θ [K, P] or release records")
+    p.add_argument("--rows", type=int, nargs="+", metavar="I", help="with --theta: only these rows")
+    p.add_argument("--out", type=Path, default=Path("results/simulate"), metavar="DIR",
+                   help="output folder (default results/simulate)")
+    _network_options(p)
+
+
+MAX_SIMULATE_RULES = 16
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .fsbi import is_plausible, sample_prior, save_recording, simulate
+    from .plots import raster, rate_trace, weight_traces
+
+    overrides = _overrides(args)
+    if args.theta is not None:
+        theta = _read_theta(args.theta)
+        if args.rows is not None:
+            bad = [r for r in args.rows if not 0 <= r < len(theta)]
+            if bad:
+                raise ValueError(f"--rows {bad} are outside the {len(theta)} rows of {args.theta}")
+            theta = theta[args.rows]
+    else:
+        if args.rows is not None:
+            raise ValueError("--rows selects rows of --theta; give --theta FILE")
+        n = 1 if args.n is None else args.n
+        if not 1 <= n <= MAX_SIMULATE_RULES:
+            raise ValueError(f"--n must be between 1 and {MAX_SIMULATE_RULES} for simulate (use `jaxsnn sweep` for more); got {n}")
+        theta = sample_prior(args.task, n, args.seed)
+    if len(theta) > MAX_SIMULATE_RULES:
+        raise ValueError(f"simulate takes at most {MAX_SIMULATE_RULES} rules (use `jaxsnn sweep`); got {len(theta)}")
+    print(f"jaxsnn: simulating {len(theta)} {args.task} rule(s) ...", flush=True)
+    result = simulate(theta, task=args.task, seed=args.seed, record_spikes=True, **overrides)
+    cfg = result.config
+    args.out.mkdir(parents=True, exist_ok=True)
+    plausible = is_plausible(result.metrics)
+    summary = []
+    for r in range(len(theta)):
+        spikes = {p: result.spikes[p][r] for p in ("E", "I")}
+        weights = {name: (times, values[r]) for name, (times, values) in result.weights.items()}
+        metrics = {name: float(values[r]) for name, values in result.metrics.items()}
+        meta = {"task": args.task, "seed": args.seed, "rule": r, "theta": theta[r], "r_ext_hz": float(theta[r, -1]),
+                "t_start": cfg.record_start, "t_stop": cfg.duration, "n_e": cfg.recorded_e, "n_i": cfg.recorded_i,
+                "w_max": cfg.w_max, "blowup_time": float(result.blowup_time[r]), "overflow": int(result.overflow[r]),
+                "metrics": metrics}
+        save_recording(args.out / f"rule-{r}.npz", *spikes["E"], *spikes["I"], weights, meta)
+        title = f"rule {r} ({args.task}, r_ext = {theta[r, -1]:.2f} Hz)"
+        raster(args.out / f"rule-{r}_raster.png", spikes, t_max=min(cfg.duration, cfg.record_start + 2.0), title=title)
+        rate_trace(args.out / f"rule-{r}_rates.png",
+                   {"E": (spikes["E"][0], cfg.recorded_e), "I": (spikes["I"][0], cfg.recorded_i)}, cfg.duration,
+                   bin_width=0.01, title=title, t_start=cfg.record_start)
+        weight_traces(args.out / f"rule-{r}_weights.png", weights, title=title)
+        summary.append({"rule": r, "theta": theta[r].tolist(), "blowup_time": float(result.blowup_time[r]),
+                        "overflow": int(result.overflow[r]), "plausible": bool(plausible[r]),
+                        "metrics": {k: (v if np.isfinite(v) else None) for k, v in metrics.items()}})
+        state = "blown up" if result.blowup_time[r] >= 0 else "plausible" if plausible[r] else "not plausible"
+        print(f"  rule {r}: rate {metrics['rate']:.2f} Hz, rate_i {metrics['rate_i']:.2f} Hz, "
+              f"cv_isi {metrics['cv_isi']:.2f}, {state}")
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"  wrote {args.out}/rule-*.npz, rule-*_raster.png, rule-*_rates.png, rule-*_weights.png, metrics.json "
+          f"({result.wall_s:.1f} s)")
+
+
+def _metrics_parser(sub) -> None:
+    p = sub.add_parser(
+        "metrics", help="recompute the metrics of saved recordings",
+        description="Recompute the metrics of specs/fsbi.md §5 (float64, numpy) from recordings written by "
+                    "`jaxsnn simulate` or jaxsnn.fsbi.save_recording. Window, neuron counts and w_max come "
+                    "from each recording's metadata unless given. Prints one JSON object per recording.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recordings", type=Path, nargs="+", metavar="FILE.npz")
+    p.add_argument("--t-start", type=float, metavar="SECONDS", help="window start (s)")
+    p.add_argument("--t-stop", type=float, metavar="SECONDS", help="window end (s)")
+    p.add_argument("--n-e", type=int, help="recorded excitatory neurons")
+    p.add_argument("--n-i", type=int, help="recorded inhibitory neurons")
+    p.add_argument("--w-max", type=float, help="upper weight bound")
+    p.add_argument("--out", type=Path, metavar="FILE.json", help="also write the results to this JSON file")
+
+
+def _metrics(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .fsbi import compute_metrics, load_recording
+
+    results = []
+    for path in args.recordings:
+        if not path.exists():
+            raise ValueError(f"recording {path} does not exist")
+        rec = load_recording(path)
+        meta = rec["meta"]
+        options = {}
+        for name, default in (("t_start", 60.0), ("t_stop", 70.0), ("n_e", 1000), ("n_i", 500), ("w_max", 20.0)):
+            value = getattr(args, name)
+            options[name] = value if value is not None else meta.get(name, default)
+        metrics = compute_metrics(rec["e_times"], rec["e_ids"], rec["i_times"], rec["i_ids"], rec["weights"], **options)
+        entry = {"file": str(path), "options": options, "metrics": metrics}
+        if isinstance(meta.get("metrics"), dict):
+            simulated = {k: v for k, v in meta["metrics"].items() if k in metrics and v is not None and np.isfinite(v)}
+            if simulated:
+                entry["max_abs_difference_to_simulation"] = max(abs(metrics[k] - v) for k, v in simulated.items())
+        results.append(entry)
+        print(json.dumps(entry))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export", help="write a sweep store in the original release's .npy format",
+        description="Write the rules of a sweep store as numpy structured records with the exact dtype of the "
+                    "original release (specs/fsbi.md §9): seed (md5 id of θ), theta, one float64 per metric.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("store", type=Path, metavar="DIR", help="sweep store folder")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.npy", help="output file")
+    p.add_argument("--task", choices=("polynomial", "mlp"), help="rule family (default: the store's)")
+    p.add_argument("--plausible", action="store_true", help="only rules that pass every plausibility group")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .sweep import load, read_manifest, save_release, to_release
+
+    manifest = read_manifest(args.store)
+    if manifest is None:
+        raise ValueError(f"{args.store} is not a sweep store (no manifest.json)")
+    task = args.task or manifest["simulator"].get("task")
+    if task is None:
+        raise ValueError(f"the store {args.store} does not name its task; give --task")
+    records = to_release(load(args.store, plausible=args.plausible), task)
+    path = save_release(args.out, records)
+    print(f"wrote {len(records)} {task} records to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxsnn", description="Spiking-network simulation and plasticity-rule search in JAX.")
+    parser = argparse.ArgumentParser(prog="jaxsnn", description="Spiking-network simulation and plasticity-rule search in JAX.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the main job (now: the COBA network, results in results/)")
     run.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
     run.add_argument("--duration", type=float, default=10.0, help="simulated time in seconds (default: 10)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _sweep_parser(sub)
+    _simulate_parser(sub)
+    _metrics_parser(sub)
+    _export_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         if args.duration <= 0:
             parser.error(f"--duration must be > 0 s; got {args.duration}")
         coba_job(args.out, args.duration, args.seed)
+        return 0
+    commands = {"sweep": _sweep, "simulate": _simulate, "metrics": _metrics, "export": _export}
+    try:
+        commands[args.command](args)
+    except ValueError as error:  # invalid options or inputs: say what was wrong, no traceback
+        sub.choices[args.command].error(str(error))
     return 0
 
 

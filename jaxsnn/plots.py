@@ -31,16 +31,32 @@ def raster(path: str | Path, populations: dict[str, tuple[np.ndarray, np.ndarray
 
 
 def rate_trace(path: str | Path, populations: dict[str, tuple[np.ndarray, int]], duration: float, *,
-               bin_width: float = 5e-3, title: str = "") -> Path:
-    """Population rate over time. ``populations`` maps a name to (spike times in s, number of neurons)."""
+               bin_width: float = 5e-3, title: str = "", t_start: float = 0.0) -> Path:
+    """Population rate over [t_start, duration) (s). ``populations`` maps a name to (spike times in s,
+    number of neurons)."""
     fig, ax = plt.subplots(figsize=(9, 3.5))
     for name, (times, n) in populations.items():
-        t, rate = population_rate(times, n, duration, bin_width)
-        ax.plot(t, rate, lw=0.8, label=name)
+        t, rate = population_rate(np.asarray(times) - t_start, n, duration - t_start, bin_width)
+        ax.plot(t + t_start, rate, lw=0.8, label=name)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"rate (Hz, {bin_width * 1e3:g} ms bins)")
     ax.set_title(title)
     ax.legend()
+    return _save(fig, path)
+
+
+def weight_traces(path: str | Path, weights: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str = "") -> Path:
+    """Monitored weights over time, one panel per projection: every monitored synapse (thin) and their
+    mean (thick). ``weights`` maps a projection name to (sample times ``[S]`` in s, values
+    ``[S, n_monitored]``)."""
+    fig, axes = plt.subplots(len(weights), 1, figsize=(9, 1.8 * len(weights) + 0.6), sharex=True, squeeze=False)
+    for ax, (name, (times, values)) in zip(axes[:, 0], weights.items()):
+        ax.plot(times, values, lw=0.3, color="0.7")
+        ax.plot(times, values.mean(axis=1), lw=1.5, color="tab:red", label="mean")
+        ax.set_ylabel(f"w {name.upper()}")
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
     return _save(fig, path)
 
 

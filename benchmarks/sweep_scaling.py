@@ -1,0 +1,85 @@
+"""Sweep throughput: rules per hour against chunk size and (forced host) device count.
+
+For each device count D a fresh process is started with ``XLA_FLAGS=--xla_force_host_platform_device_count=D``
+(on a GPU machine, the real local devices are used and D is ignored). For each chunk size C it runs
+``jaxsnn.sweep.run_sweep`` once on 2 × C rules to compile (timed as ``first_s``; two chunks, because
+concurrent first calls on several devices may each compile, and one executable can be lost), then times a sweep of
+``--rounds`` × C fresh rules into a new store (``sweep_s``), which includes writing the Parquet chunks.
+Rules per hour = rules / sweep_s × 3600, for the small network given by the options (default 200 E +
+50 I neurons, 1 s of biological time, metrics over [0.4, 1) s). Prints a table and, on the last line,
+one JSON object ``{"config": ..., "rows": [...]}``.
+
+    python benchmarks/sweep_scaling.py                      # devices 1 2, chunks 2 4 8
+    python benchmarks/sweep_scaling.py --devices 1 --chunks 4 16 --n-exc 400 --n-inh 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def worker(args: argparse.Namespace) -> list[dict]:
+    import jax
+
+    from jaxsnn.fsbi import sample_prior
+    from jaxsnn.sweep import run_sweep
+
+    net = dict(n_exc=args.n_exc, n_inh=args.n_inh, duration=args.duration, record_start=args.record_start)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for chunk in args.chunks:
+            t0 = time.perf_counter()
+            run_sweep(sample_prior("polynomial", 2 * chunk, 10_000 + chunk), out=Path(tmp) / f"warm{chunk}", seed=0,
+                      chunk_size=chunk, progress=False, **net)
+            first = time.perf_counter() - t0
+            n = args.rounds * chunk
+            t0 = time.perf_counter()
+            table = run_sweep(sample_prior("polynomial", n, chunk), out=Path(tmp) / f"timed{chunk}", seed=0,
+                              chunk_size=chunk, progress=False, **net)
+            wall = time.perf_counter() - t0
+            rows.append({"devices": len(jax.local_devices()), "platform": jax.devices()[0].platform, "chunk": chunk,
+                         "rules": n, "first_s": round(first, 2), "sweep_s": round(wall, 2),
+                         "rules_per_hour": round(n / wall * 3600), "blown_up": int((table["status"] == "blown_up").sum())})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--devices", type=int, nargs="+", default=[1, 2], help="forced host device counts (CPU)")
+    p.add_argument("--chunks", type=int, nargs="+", default=[2, 4, 8], help="chunk sizes")
+    p.add_argument("--rounds", type=int, default=4, help="chunks per timed sweep")
+    p.add_argument("--n-exc", type=int, default=200)
+    p.add_argument("--n-inh", type=int, default=50)
+    p.add_argument("--duration", type=float, default=1.0, help="biological seconds per rule")
+    p.add_argument("--record-start", type=float, default=0.4, help="start of the metric window (s)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    rows = []
+    for devices in args.devices:
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        command = [sys.executable, __file__, "--worker", "--chunks", *map(str, args.chunks), "--rounds", str(args.rounds),
+                   "--n-exc", str(args.n_exc), "--n-inh", str(args.n_inh), "--duration", str(args.duration),
+                   "--record-start", str(args.record_start)]
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True)
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{'devices':>7} {'chunk':>5} {'rules':>5} {'first s':>8} {'sweep s':>8} {'rules/hour':>10}")
+    for r in rows:
+        print(f"{r['devices']:>7} {r['chunk']:>5} {r['rules']:>5} {r['first_s']:>8} {r['sweep_s']:>8} {r['rules_per_hour']:>10}")
+    config = {k: getattr(args, k) for k in ("n_exc", "n_inh", "duration", "record_start", "rounds")}
+    print(json.dumps({"config": config, "cpu_count": os.cpu_count(), "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The numpy structured-array format of the original release (specs/fsbi.md §9).
+
+One record per rule: ``seed`` ('<U64', the md5 hex id of θ), ``theta`` (float64 × 25 polynomial /
+× 23 MLP, last = r_ext in Hz), then one float64 per metric in the release order (the order of
+``jaxsnn.fsbi.METRIC_NAMES`` / ``MLP_METRIC_NAMES``). NaN metrics mark a blown-up run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_choice
+from ..fsbi.config import TASKS
+from ..fsbi.metrics import METRIC_NAMES, MLP_METRIC_NAMES
+from ..fsbi.prior import prior_bounds
+from .store import load, theta_columns
+
+
+def release_metric_names(task: str) -> tuple[str, ...]:
+    """Metric fields of the release for ``task``, in release order."""
+    check_choice("task", task, TASKS)
+    return METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES
+
+
+def release_dtype(task: str) -> np.dtype:
+    """The exact structured dtype of the release for ``task``."""
+    theta_size = prior_bounds(task)[0].size
+    return np.dtype([("seed", "<U64"), ("theta", "<f8", (theta_size,))]
+                    + [(name, "<f8") for name in release_metric_names(task)])
+
+
+def to_release(table: pd.DataFrame | str | os.PathLike, task: str) -> np.ndarray:
+    """Records of the release format from a store folder or a table as returned by :func:`load`.
+
+    Every row becomes a record (blown-up rules keep their NaN metrics, as in the release).
+    """
+    if not isinstance(table, pd.DataFrame):
+        table = load(table)
+    dtype = release_dtype(task)
+    theta_size = dtype["theta"].shape[0]
+    needed = ["rule_id", *theta_columns(theta_size), *release_metric_names(task)]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table lacks columns {missing} needed for the {task!r} release format; "
+                         f"is it a {task!r} sweep?")
+    if f"theta_{theta_size}" in table.columns:
+        raise ValueError(f"the table has more than {theta_size} theta columns; it is not a {task!r} sweep")
+    records = np.zeros(len(table), dtype)
+    records["seed"] = table["rule_id"].to_numpy(str)
+    records["theta"] = table[theta_columns(theta_size)].to_numpy(np.float64)
+    for name in release_metric_names(task):
+        records[name] = table[name].to_numpy(np.float64)
+    return records
+
+
+def _task_of(records: np.ndarray) -> str:
+    for task in TASKS:
+        if records.dtype == release_dtype(task):
+            return task
+    raise ValueError(f"not a release array: dtype {records.dtype} matches neither "
+                     f"{release_dtype('polynomial')} nor {release_dtype('mlp')}")
+
+
+def from_release(records: np.ndarray) -> pd.DataFrame:
+    """A table from release records: columns ``index`` (record order), ``rule_id``, ``theta_0`` …,
+    ``status`` ("blown_up" where any metric is NaN, else "done") and the metrics. The sweep seed,
+    blow-up time and overflow count are not in the release, so those columns are absent."""
+    records = np.asarray(records)
+    task = _task_of(records)
+    names = release_metric_names(task)
+    columns = {"index": np.arange(len(records), dtype=np.int64),
+               "rule_id": pd.array(records["seed"].tolist(), dtype="string")}
+    for name, values in zip(theta_columns(records.dtype["theta"].shape[0]), records["theta"].T):
+        columns[name] = values
+    metrics = np.stack([records[name] for name in names], axis=1) if len(records) else np.zeros((0, len(names)))
+    columns["status"] = pd.array(np.where(np.isnan(metrics).any(axis=1), "blown_up", "done"), dtype="string")
+    for name in names:
+        columns[name] = records[name].astype(np.float64)
+    return pd.DataFrame(columns)
+
+
+def save_release(path: str | os.PathLike, records: np.ndarray) -> Path:
+    """Write release records to a ``.npy`` file (no pickling); returns the path."""
+    _task_of(np.asarray(records))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, records, allow_pickle=False)
+    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+
+
+def load_release(path: str | os.PathLike) -> np.ndarray:
+    """Read release records from a ``.npy`` file, checking the dtype."""
+    records = np.load(Path(path), allow_pickle=False)
+    _task_of(records)
+    return records

@@ -1,0 +1,391 @@
+"""``run_sweep``: simulate N rules in chunks, spread over the local devices, resumable, into a store.
+
+How a sweep runs:
+
+- θ ``[N, P]`` is cut into chunks of ``chunk_size`` consecutive rules (the last may be shorter). The chunk
+  size is given, or sized from a memory budget per device and the simulator's estimate of the device
+  memory one rule needs.
+- Each chunk's batch axis is split over the local devices (``jax.local_devices()``): the split is the
+  one of a ``NamedSharding`` over a 1-D ``Mesh`` of those devices, and each device simulates its
+  sub-batch concurrently (one host thread per device, the simulator running under
+  ``jax.default_device``). A chunk whose size is not a multiple of the device count is padded with
+  copies of its last rule, whose results are dropped.
+- Rule ``i`` of the sweep always gets random stream ``(seed, i)``, whatever its chunk, device or batch,
+  so a resumed sweep gives the same table as an uninterrupted one, bit for bit. A sweep re-sharded
+  over another device count simulates sub-batches of another size: statuses and blow-up times are
+  the same and the metrics agree to float32 rounding (XLA vectorises the final arithmetic differently
+  for another batch size; measured relative differences ~1e-7).
+- A finished chunk is written atomically to the store (see :mod:`jaxsnn.sweep.store`); a rerun of the
+  same command skips chunks already on disk. Inputs that differ from the manifest's are refused.
+- Multi-host: under ``jax.distributed`` process ``p`` of ``P`` runs chunks ``p, p + P, p + 2P, …``
+  (:func:`process_chunks`), all writing into the same shared folder; each process waits for the others
+  at the end (``multihost_utils.sync_global_devices``) and returns the whole table. Call
+  ``jax.distributed.initialize(...)`` before ``run_sweep`` (on CPU clusters first set
+  ``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` for the final barrier), and give
+  ``chunk_size`` (required there) so every process cuts the sweep into the same chunks.
+- fSBI sweeps fix the external-spike capacity of the whole sweep (from the largest r_ext of the prior
+  and of θ) unless ``ext_capacity`` is given, so every chunk of one shape reuses one compiled program.
+- Early exit: ``jaxsnn.fsbi.simulate`` advances the time before the recording window in blocks of
+  ``chunk_duration`` and stops as soon as every rule of its batch has blown up; a blown-up rule is frozen
+  by a mask (its metrics are NaN) for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import pandas as pd
+
+from .._validation import check_choice, check_int, check_positive
+from ..fsbi.config import TASKS, FSBIConfig, make_config
+from ..fsbi.metrics import METRIC_NAMES, MLP_METRIC_NAMES
+from ..fsbi.metrics_stream import init_accumulator
+from ..fsbi.prior import R_EXT_BOUNDS, rule_id, sample_prior
+from ..fsbi.run import simulate as fsbi_simulate
+from ..fsbi.simulator import default_ext_capacity
+from .store import (
+    STORE_FORMAT_VERSION, chunk_table, completed_chunks, load, read_manifest, remove_stale_temporaries, theta_hash,
+    write_chunk, write_manifest,
+)
+
+DEFAULT_CPU_BUDGET = 2 * 2**30
+"""Memory budget per device (bytes) when none is given and the device does not report its memory."""
+MAX_DEFAULT_CHUNK = 1024
+"""Largest chunk per device chosen from a budget, so progress and resume stay fine-grained."""
+
+
+class ChunkResult(NamedTuple):
+    """What a batched simulator returns for ``R`` rules: metrics name -> ``[R]`` float64 (NaN where the
+    run blew up), ``blowup_time`` ``[R]`` (s, -1 if never), ``overflow`` ``[R]`` lost events."""
+
+    metrics: dict[str, np.ndarray]
+    blowup_time: np.ndarray
+    overflow: np.ndarray
+
+
+@dataclass(frozen=True)
+class SweepSimulator:
+    """A batched simulator the sweep can drive.
+
+    simulate: ``(theta [R, P] float64, rule_index [R] int64) -> ChunkResult``, running on JAX's default
+        device; ``rule_index`` names each rule's random stream.
+    description: JSON-serialisable record of everything that determines the results (task, seed,
+        options); stored in the manifest, and a resume must match it.
+    theta_size: P. metric_names: the metric columns, in store order.
+    bytes_per_rule: estimate of the device memory one rule of a batch needs (bytes).
+    """
+
+    simulate: Callable[[np.ndarray, np.ndarray], ChunkResult]
+    description: dict[str, Any]
+    theta_size: int
+    metric_names: tuple[str, ...]
+    bytes_per_rule: int
+
+
+def fsbi_bytes_per_rule(config: FSBIConfig) -> int:
+    """Estimate (bytes) of the device memory one rule of an fSBI batch needs: plastic weights, neuron
+    state, traces and delay ring, the streaming metric statistics and the weight samples, times 3 for
+    the copies a scan carry and its temporaries hold."""
+    sizes = {"E": config.n_exc, "I": config.n_inh}
+    pre_post = {"ee": ("E", "E"), "ei": ("E", "I"), "ie": ("I", "E"), "ii": ("I", "I")}
+    synapses = sum(config.p_conn * sizes[pre_post[p][0]] * sizes[pre_post[p][1]] for p in config.plastic)
+    neurons = config.n_exc + config.n_inh
+    per_neuron_floats = 8 + 4 + config.delay_steps + 2  # state, traces, ring, pending conductances
+    accumulator = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start,
+                                   t_stop=config.duration, dt=config.dt)
+    accumulator_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(accumulator) if hasattr(x, "nbytes"))
+    periods = round((config.duration - config.record_start) / config.weight_sample_period)
+    samples = periods * len(config.plastic) * config.n_monitored
+    return int(3 * (4 * synapses + 4 * per_neuron_floats * neurons + accumulator_bytes + 4 * samples))
+
+
+def fsbi_simulator(task: str = "polynomial", seed: int = 0, **overrides: Any) -> SweepSimulator:
+    """The fSBI network (``jaxsnn.fsbi.simulate``) as a sweep simulator; ``overrides`` are
+    :class:`jaxsnn.fsbi.FSBIConfig` fields (validated here, before anything runs)."""
+    config = make_config(task, **overrides)
+    seed = check_int("seed", seed)
+
+    def simulate(theta: np.ndarray, rule_index: np.ndarray) -> ChunkResult:
+        result = fsbi_simulate(theta, task=task, seed=seed, rule_ids=rule_index, **overrides)
+        return ChunkResult(result.metrics, result.blowup_time, result.overflow)
+
+    return SweepSimulator(
+        simulate=simulate,
+        description={"simulator": "jaxsnn.fsbi.simulate", "task": task, "seed": seed,
+                     "config": dataclasses.asdict(config)},
+        theta_size=config.theta_size,
+        metric_names=METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES,
+        bytes_per_rule=fsbi_bytes_per_rule(config),
+    )
+
+
+def default_memory_budget(device: jax.Device) -> int:
+    """Half the memory a device reports (GPU), else :data:`DEFAULT_CPU_BUDGET` (bytes)."""
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # backends without memory statistics (CPU) raise or return None
+        stats = {}
+    limit = stats.get("bytes_limit")
+    return int(limit // 2) if limit else DEFAULT_CPU_BUDGET
+
+
+def chunk_size_for_budget(bytes_per_rule: int, memory_budget: float, n_devices: int) -> int:
+    """Rules per chunk so each of ``n_devices`` devices holds at most ``memory_budget`` bytes
+    (at least one rule per device, at most :data:`MAX_DEFAULT_CHUNK` per device)."""
+    check_positive("memory_budget", memory_budget)
+    check_int("bytes_per_rule", bytes_per_rule, minimum=1)
+    per_device = max(1, min(MAX_DEFAULT_CHUNK, int(memory_budget // bytes_per_rule)))
+    return per_device * n_devices
+
+
+def process_chunks(n_chunks: int, process_index: int, process_count: int) -> list[int]:
+    """The chunks process ``process_index`` of ``process_count`` runs: every ``process_count``-th one,
+    starting at its index, so the processes share the work evenly and never overlap."""
+    check_int("n_chunks", n_chunks)
+    check_int("process_count", process_count, minimum=1)
+    check_int("process_index", process_index)
+    if process_index >= process_count:
+        raise ValueError(f"process_index must be < process_count = {process_count}; got {process_index}")
+    return list(range(process_index, n_chunks, process_count))
+
+
+def device_slices(n_rules: int, devices: Sequence[jax.Device]) -> list[tuple[jax.Device, slice]]:
+    """How a batch of ``n_rules`` (a multiple of the device count) splits over ``devices``: the shards
+    of a ``NamedSharding`` of the batch axis over a 1-D mesh of the devices."""
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("rules",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rules"))
+    shards = sharding.devices_indices_map((n_rules,))
+    return sorted(((d, index[0]) for d, index in shards.items()), key=lambda item: item[1].start or 0)
+
+
+def _on_device(simulator: SweepSimulator, device: jax.Device, theta: np.ndarray, index: np.ndarray) -> ChunkResult:
+    with jax.default_device(device):
+        return simulator.simulate(theta, index)
+
+
+def run_chunk(simulator: SweepSimulator, theta: np.ndarray, index: np.ndarray,
+              devices: Sequence[jax.Device]) -> ChunkResult:
+    """Simulate one chunk (θ ``[R, P]``, global indices ``[R]``) with its batch split over ``devices``."""
+    n_rules = theta.shape[0]
+    if len(devices) == 1:  # no device context: the jit cache key includes it, so plain calls share programs
+        return _checked(simulator, simulator.simulate(theta, index), n_rules)
+    padded = -(-n_rules // len(devices)) * len(devices)
+    fill = np.arange(padded).clip(max=n_rules - 1)  # pad with copies of the last rule
+    theta_p, index_p = theta[fill], index[fill]
+    with ThreadPoolExecutor(len(devices)) as pool:
+        parts = [pool.submit(_on_device, simulator, d, theta_p[s], index_p[s]) for d, s in device_slices(padded, devices)]
+        parts = [p.result() for p in parts]
+    merged = ChunkResult(
+        metrics={name: np.concatenate([p.metrics[name] for p in parts])[:n_rules] for name in simulator.metric_names},
+        blowup_time=np.concatenate([p.blowup_time for p in parts])[:n_rules],
+        overflow=np.concatenate([p.overflow for p in parts])[:n_rules],
+    )
+    return _checked(simulator, merged, n_rules)
+
+
+def _checked(simulator: SweepSimulator, result: ChunkResult, n_rules: int) -> ChunkResult:
+    missing = [m for m in simulator.metric_names if m not in result.metrics]
+    if missing:
+        raise ValueError(f"the simulator returned no metrics {missing}")
+    arrays = [result.blowup_time, result.overflow, *(result.metrics[m] for m in simulator.metric_names)]
+    if any(np.shape(a) != (n_rules,) for a in arrays):
+        raise ValueError(f"the simulator must return [{n_rules}] arrays for a batch of {n_rules} rules")
+    return result
+
+
+class Progress:
+    """A one-line progress report on stderr: rules done, rules per second, blow-ups and ETA.
+    Rewritten in place on a terminal, one line per chunk otherwise; silent when ``quiet``."""
+
+    def __init__(self, total: int, already_done: int, quiet: bool, stream=None):
+        self.total, self.done, self.quiet = total, already_done, quiet
+        self.stream = stream or sys.stderr
+        self.new = 0
+        self.blown_up = 0
+        self.start = time.perf_counter()
+        self.inline = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, n_rules: int, n_blown_up: int) -> str:
+        """Count a finished chunk and print (unless quiet) the report line, which is returned."""
+        self.done += n_rules
+        self.new += n_rules
+        self.blown_up += n_blown_up
+        elapsed = time.perf_counter() - self.start
+        rate = self.new / elapsed if elapsed > 0 else float("inf")
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        line = (f"sweep: {self.done}/{self.total} rules ({100 * self.done / max(self.total, 1):.1f} %) | "
+                f"{rate:.2f} rules/s | {self.blown_up} blown up | ETA {_duration(eta)}")
+        if not self.quiet:
+            end = "" if self.inline and self.done < self.total else "\n"
+            print(("\r" if self.inline else "") + line, end=end, file=self.stream, flush=True)
+        return line
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _prepare_theta(theta: Any, n: int | None, task: str, seed: int) -> np.ndarray:
+    if (theta is None) == (n is None):
+        raise ValueError("give either theta ([N, P] parameter sets) or n (number of prior samples), not both or neither")
+    if theta is None:
+        return sample_prior(task, check_int("n", n, minimum=1), seed)
+    theta = np.asarray(theta, np.float64)
+    if theta.ndim != 2 or theta.shape[0] == 0:
+        raise ValueError(f"theta must have shape [N, P] with N >= 1; got {list(theta.shape)}")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite")
+    return theta
+
+
+def _manifest(simulator: SweepSimulator, theta: np.ndarray, seed: int, chunk_size: int) -> dict[str, Any]:
+    return {
+        "format_version": STORE_FORMAT_VERSION,
+        "simulator": simulator.description,
+        "seed": seed,
+        "n_rules": int(theta.shape[0]),
+        "theta_size": int(theta.shape[1]),
+        "theta_sha256": theta_hash(theta),
+        "metric_names": list(simulator.metric_names),
+        "chunk_size": chunk_size,
+        "n_chunks": -(-theta.shape[0] // chunk_size),
+    }
+
+
+def _check_resume(out: Path, existing: dict[str, Any], wanted: dict[str, Any], explicit_chunk: bool) -> None:
+    """Refuse to continue a store with different inputs; name what differs."""
+    normal = lambda value: json.loads(json.dumps(value, sort_keys=True))  # noqa: E731  (tuples vs lists)
+    keys = ["simulator", "seed", "n_rules", "theta_size", "theta_sha256", "metric_names"]
+    if explicit_chunk:
+        keys.append("chunk_size")
+    differ = [k for k in keys if normal(existing.get(k)) != normal(wanted[k])]
+    if differ:
+        details = "; ".join(f"{k}: store has {existing.get(k)!r}, this call {wanted[k]!r}"
+                            for k in differ if k not in ("simulator",))
+        if "simulator" in differ:
+            details = f"simulator/task/options differ ({_diff(existing.get('simulator'), wanted['simulator'])}); " + details
+        raise ValueError(f"{out} holds a different sweep, so it cannot be resumed: {details}. "
+                         "Use a new --out folder, or rerun with exactly the original inputs.")
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        parts = [_diff(old.get(k), new.get(k), f"{prefix}{k}.") for k in sorted(set(old) | set(new))]
+        return ", ".join(p for p in parts if p)
+    return "" if old == new else f"{prefix.rstrip('.')}: {old!r} -> {new!r}"
+
+
+def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: str = "polynomial",
+              n: int | None = None, seed: int = 0, chunk_size: int | None = None,
+              memory_budget: float | None = None, progress: bool = True,
+              simulator: SweepSimulator | None = None, **overrides: Any) -> pd.DataFrame:
+    """Simulate every rule of θ (or ``n`` prior samples) into the store ``out``; returns ``load(out)``.
+
+    Args:
+        theta: ``[N, P]`` rules to simulate (P = 25 polynomial, 23 MLP; last entry r_ext in Hz), or None
+            to draw ``n`` samples from the prior of ``task`` with ``sample_prior(task, n, seed)``.
+        out: store folder (created if needed). Rerunning the same call skips finished chunks; a call
+            with different inputs (θ, task, seed, options, explicit chunk size) is refused.
+        task: ``"polynomial"`` or ``"mlp"``.
+        n: number of prior samples (only without ``theta``).
+        seed: network connectivity and random input; rule ``i`` gets stream ``(seed, i)``.
+        chunk_size: rules per chunk (a multiple of the local device count keeps every device busy).
+            Default: from ``memory_budget``; on resume, the store's.
+        memory_budget: bytes of device memory per device a chunk may use (default: half of what a GPU
+            reports, 2 GiB on CPU); ignored when ``chunk_size`` is given.
+        progress: print a progress line (rules done, rules/s, blow-ups, ETA) to stderr.
+        simulator: another batched simulator (see :class:`SweepSimulator`); default the fSBI network of
+            ``task`` with ``overrides``.
+        **overrides: :class:`jaxsnn.fsbi.FSBIConfig` fields, e.g. ``n_exc``, ``n_inh``, ``duration`` (s),
+            ``record_start`` (s): metrics are computed over [record_start, duration).
+    Returns:
+        The store as a DataFrame (see :func:`jaxsnn.sweep.load`), one row per rule sorted by index.
+    """
+    check_choice("task", task, TASKS)
+    seed = check_int("seed", seed)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    if memory_budget is not None:
+        check_positive("memory_budget", memory_budget)
+    theta = _prepare_theta(theta, n, task, seed)
+    if simulator is None:
+        simulator = fsbi_simulator(task, seed, **_sweep_overrides(task, theta, overrides))
+    elif overrides:
+        raise ValueError(f"options {sorted(overrides)} apply to the fSBI simulator; configure a custom simulator itself")
+    if theta.shape[1] != simulator.theta_size:
+        raise ValueError(f"theta must have {simulator.theta_size} columns for this simulator; got {theta.shape[1]}")
+    process_index, process_count = jax.process_index(), jax.process_count()
+    if process_count > 1 and chunk_size is None:
+        raise ValueError("with several processes (jax.distributed) give chunk_size, so every process cuts the "
+                         "sweep into the same chunks")
+    devices = jax.local_devices()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    existing = read_manifest(out)
+    if chunk_size is None and existing is not None:
+        size = existing["chunk_size"]
+    elif chunk_size is None:
+        budget = memory_budget if memory_budget is not None else default_memory_budget(devices[0])
+        size = min(theta.shape[0], chunk_size_for_budget(simulator.bytes_per_rule, budget, len(devices)))
+    else:
+        size = chunk_size
+    manifest = _manifest(simulator, theta, seed, size)
+    if existing is None:
+        write_manifest(out, manifest)
+    else:
+        _check_resume(out, existing, manifest, explicit_chunk=chunk_size is not None)
+
+    if process_count == 1:  # with several processes another one may be writing its temporary file now
+        remove_stale_temporaries(out)
+    done = completed_chunks(out)
+    mine = process_chunks(manifest["n_chunks"], process_index, process_count)
+    todo = [c for c in mine if c not in done]
+    bar = Progress(total=sum(_chunk_rows(c, size, theta.shape[0]) for c in mine),
+                   already_done=sum(_chunk_rows(c, size, theta.shape[0]) for c in mine if c in done),
+                   quiet=not progress)
+    if progress and done:
+        print(f"sweep: resuming {out}: {bar.done}/{bar.total} rules already done", file=sys.stderr, flush=True)
+    for chunk in todo:
+        index = np.arange(chunk * size, min((chunk + 1) * size, theta.shape[0]), dtype=np.int64)
+        result = run_chunk(simulator, theta[index], index, devices)
+        table = chunk_table(index, [rule_id(row) for row in theta[index]], seed, theta[index],
+                            result.blowup_time, result.overflow, result.metrics, simulator.metric_names)
+        write_chunk(out, chunk, table)
+        bar.update(len(index), int(np.sum(np.asarray(result.blowup_time) >= 0)))
+    if process_count > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"jaxsnn.sweep:{out}")
+    return load(out)
+
+
+def _sweep_overrides(task: str, theta: np.ndarray, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The fSBI options of a sweep: one external-spike capacity for every chunk, sized for the largest
+    r_ext of the prior and of θ, so all chunks share one compiled program (the capacity only bounds the
+    per-step draw and does not change the numbers)."""
+    if overrides.get("ext_capacity") is not None:
+        return overrides
+    config = make_config(task, **overrides)
+    r_max = max(R_EXT_BOUNDS[1], float(theta[:, -1].max())) if theta.shape[1] == config.theta_size else R_EXT_BOUNDS[1]
+    return {**overrides, "ext_capacity": default_ext_capacity(config, r_max)}
+
+
+def _chunk_rows(chunk: int, size: int, n_rules: int) -> int:
+    return max(0, min(size, n_rules - chunk * size))

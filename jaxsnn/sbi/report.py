@@ -1,0 +1,144 @@
+"""Figures and the Markdown report of a rounds pipeline: the per-round pass fractions (the
+original's accumulation figure), a corner plot of the accepted rules, pair windows of plausible rules
+and a raster of the best one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import fsbi
+from ..plots import plt, raster  # jaxsnn.plots selects the non-interactive backend
+from .prior import BoxPrior
+from .rounds import RoundResult, metric_table, theta_columns
+
+
+def plot_fractions(path: str | Path, results: list[RoundResult]) -> Path:
+    """Pass fraction of every plausibility group and of all of them, per round."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    rounds = np.arange(len(results))
+    for group in list(fsbi.PLAUSIBILITY_GROUPS) + ["plausible"]:
+        ax.plot(rounds, [r.fractions[group] for r in results], "o-", lw=2.5 if group == "plausible" else 1.2,
+                label=group.replace("_", " "))
+    ax.set_xticks(rounds, [r.name for r in results])
+    ax.set_ylabel("fraction of simulated rules")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("pass fractions per round")
+    return _save(fig, path)
+
+
+def plot_corner(path: str | Path, theta: np.ndarray, prior: BoxPrior, columns: list[int], *, title: str = "") -> Path:
+    """Corner plot of θ ``[N, D]`` restricted to ``columns``: histograms on the diagonal, scatter below,
+    axes spanning the prior box."""
+    k = len(columns)
+    fig, axes = plt.subplots(k, k, figsize=(1.6 * k + 1, 1.6 * k + 1), squeeze=False)
+    for i, ci in enumerate(columns):
+        for j, cj in enumerate(columns):
+            ax = axes[i, j]
+            if j > i:
+                ax.axis("off")
+                continue
+            if i == j:
+                ax.hist(theta[:, ci], bins=15, range=(prior.low[ci], prior.high[ci]), color="tab:blue")
+                ax.set_yticks([])
+            else:
+                ax.scatter(theta[:, cj], theta[:, ci], s=4, alpha=0.6)
+                ax.set_ylim(prior.low[ci], prior.high[ci])
+            ax.set_xlim(prior.low[cj], prior.high[cj])
+            ax.tick_params(labelsize=6)
+            if i == k - 1:
+                ax.set_xlabel(prior.names[cj], fontsize=7)
+            if j == 0 and i > 0:
+                ax.set_ylabel(prior.names[ci], fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_pair_windows(path: str | Path, theta: np.ndarray, *, labels: list[str]) -> Path:
+    """Pair windows Δw/η(Δt) of the four projections for each polynomial rule θ ``[N, 25]``."""
+    dt_pairs = np.linspace(-0.1, 0.1, 401)
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharex=True)
+    for row, label in zip(theta, labels):
+        for ax, p, name in zip(axes, range(4), fsbi.PROJECTIONS):
+            ax.plot(dt_pairs * 1e3, fsbi.pair_window(row[6 * p: 6 * p + 6], dt_pairs), lw=1, label=label)
+            ax.set_title(name.upper())
+    for ax in axes:
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.axvline(0, color="0.6", lw=0.5)
+        ax.set_xlabel("Δt = t_post − t_pre (ms)")
+    axes[0].set_ylabel("Δw / η")
+    axes[0].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def best_rule(results: list[RoundResult], include_std_cv: bool = True) -> tuple[np.ndarray, dict[str, float]] | None:
+    """The most stable plausible rule of all rounds (lowest w_blow + w_creep) and its metrics, or the
+    rule passing most groups if none is plausible (None if every run blew up)."""
+    best, best_key = None, None
+    for res in results:
+        metrics = metric_table(res.table)
+        theta = theta_columns(res.table)
+        n_groups = sum(fsbi.group_pass(metrics, g, include_std_cv).astype(int) for g in fsbi.PLAUSIBILITY_GROUPS)
+        score = metrics["w_blow"] + metrics["w_creep"]
+        for i in np.flatnonzero(np.isfinite(score)):
+            key = (-int(n_groups[i]), float(score[i]))
+            if best_key is None or key < best_key:
+                best_key, best = key, (theta[i], {m: float(v[i]) for m, v in metrics.items()})
+    return best
+
+
+def write_report(out: Path, results: list[RoundResult], *, config_name: str, network: dict[str, Any],
+                 raster_spikes: dict[str, tuple[np.ndarray, np.ndarray]] | None, best: Any, wall_s: float,
+                 table: str, include_std_cv: bool = True) -> Path:
+    """Write the figures and ``report.md`` into ``out``."""
+    from .prior import fsbi_prior
+
+    prior = fsbi_prior("polynomial")
+    plot_fractions(out / "fractions.png", results)
+    thetas, plaus = [], []
+    for res in results:
+        metrics = metric_table(res.table)
+        thetas.append(theta_columns(res.table))
+        plaus.append(fsbi.is_plausible(metrics, include_std_cv=include_std_cv))
+    theta_all, plaus_all = np.concatenate(thetas), np.concatenate(plaus)
+    accepted_rules = theta_all[plaus_all] if plaus_all.sum() >= 2 else theta_all[np.concatenate(
+        [(r.table["status"] == "done").to_numpy() for r in results])]
+    which = "plausible" if plaus_all.sum() >= 2 else "non-blown-up"
+    figures = ["fractions.png"]
+    for p, name in enumerate(fsbi.PROJECTIONS):
+        fname = f"corner_{name}.png"
+        plot_corner(out / fname, accepted_rules[:, :24], prior, list(range(6 * p, 6 * p + 6)),
+                    title=f"{which} rules ({len(accepted_rules)}), projection {name.upper()}")
+        figures.append(fname)
+    lines = [f"# fSBI pipeline `{config_name}`", "",
+             f"Wall time: {wall_s:.0f} s. Network: `{network}`.", "",
+             "## Fraction of simulated rules passing each plausibility group, per round", "", table, "",
+             "![pass fractions](fractions.png)", "",
+             f"## Corner plots of the {which} rules of all rounds ({len(accepted_rules)})", ""]
+    lines += [f"![{f}]({f})" for f in figures[1:]]
+    if plaus_all.any():
+        shown = theta_all[plaus_all][:5]
+        plot_pair_windows(out / "pair_windows.png", shown, labels=[f"rule {i}" for i in range(len(shown))])
+        lines += ["", f"## Pair windows of {len(shown)} plausible rules", "", "![pair windows](pair_windows.png)"]
+    if best is not None:
+        theta_best, metrics_best = best
+        lines += ["", "## Best rule", "", "θ = `" + np.array2string(theta_best, precision=4, max_line_width=200) + "`", "",
+                  "| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g} |" for k, v in metrics_best.items()]
+        if raster_spikes is not None:
+            raster(out / "raster_best.png", raster_spikes, title="best rule: recording window")
+            lines += ["", "![raster of the best rule](raster_best.png)"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

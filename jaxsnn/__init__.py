@@ -11,10 +11,11 @@ of firing rates), :mod:`jaxsnn.glm` (GLM spiking networks), :mod:`jaxsnn.rate`, 
 :mod:`jaxsnn.convert` (rate networks, short-term plasticity, rate-to-LIF conversion).
 
 Workflows: :mod:`jaxsnn.sweep` (chunked, sharded, resumable sweeps with a Parquet results store and the
-original release's .npy format).
+original release's .npy format) and :mod:`jaxsnn.sbi` (neural posterior estimation and the rounds of
+filter-SBI; :func:`jaxsnn.sbi.main_job` is the main job).
 """
 
-from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, stp, surrogate, sweep, tune
+from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, sbi, stp, surrogate, sweep, tune
 from .connectivity import Connectivity
 from .network import (
     CurrentInput,
@@ -36,7 +37,7 @@ from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
 __version__ = "0.1.0"
 
 __all__ = [
-    "conntest", "connectivity", "convert", "fsbi", "glm", "neurons", "nto1", "rate", "stp", "surrogate", "sweep", "tune",
+    "conntest", "connectivity", "convert", "fsbi", "glm", "neurons", "nto1", "rate", "sbi", "stp", "surrogate", "sweep", "tune",
     "Arctan", "EscapeNoise", "FastSigmoid", "Sigmoid", "Triangle", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",

@@ -1,8 +1,9 @@
 """The ``jaxsnn`` command line, a thin layer over the public API.
 
-``jaxsnn run`` runs the main job. Until the plasticity-rule search pipeline lands, the main job
-simulates the COBA benchmark network and writes its rates, a raster and a population-rate plot to
-``results/``.
+``jaxsnn run`` runs the main job: the filter-SBI search for plasticity rules at CPU scale (a built-in
+pipeline of :data:`jaxsnn.sbi.CONFIGS`, default ``polynomial-small``), with a report and
+``summary.json`` in ``results/``. ``jaxsnn coba`` simulates the COBA benchmark network and writes its
+rates, a raster and a population-rate plot.
 
 ``jaxsnn sweep`` simulates many fSBI rules into a resumable results store (``jaxsnn.sweep.run_sweep``),
 ``jaxsnn simulate`` runs a few rules with recordings and plots, ``jaxsnn metrics`` recomputes metrics from
@@ -49,6 +50,8 @@ def coba_job(out: Path, duration: float, seed: int) -> dict:
 
 
 EXAMPLES = """examples:
+  jaxsnn run                       # the main job: the CPU-scale polynomial filter-SBI pipeline -> results/
+  jaxsnn coba --duration 10        # the COBA benchmark network -> results/coba_*.{json,png}
   jaxsnn sweep --task polynomial --n 64 --seed 0 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 10 --record-start 6
   jaxsnn simulate --n 2 --out results/simulate --n-exc 400 --n-inh 100 --duration 4 --record-start 2
   jaxsnn metrics results/simulate/rule-0.npz
@@ -298,18 +301,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxsnn", description="Spiking-network simulation and plasticity-rule search in JAX.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the main job (now: the COBA network, results in results/)")
+    run = sub.add_parser("run", help="run the main job: the scaled-down filter-SBI pipeline (results in results/)")
     run.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
-    run.add_argument("--duration", type=float, default=10.0, help="simulated time in seconds (default: 10)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    run.add_argument("--config", default="polynomial-small",
+                     help="a built-in pipeline: polynomial-small (default, CPU), mlp-small, polynomial-full, mlp-full (GPU)")
+    coba = sub.add_parser("coba", help="simulate the COBA benchmark network (results in results/)")
+    coba.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    coba.add_argument("--duration", type=float, default=10.0, help="simulated time in seconds (default: 10)")
+    coba.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _sweep_parser(sub)
     _simulate_parser(sub)
     _metrics_parser(sub)
     _export_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
+        from .sbi import CONFIGS, run_and_report
+
+        if args.config not in CONFIGS:
+            run.error(f"--config must be one of {sorted(CONFIGS)}; got {args.config!r}")
+        run_and_report(CONFIGS[args.config], args.out)
+        return 0
+    if args.command == "coba":
         if args.duration <= 0:
-            parser.error(f"--duration must be > 0 s; got {args.duration}")
+            coba.error(f"--duration must be > 0 s; got {args.duration}")
         coba_job(args.out, args.duration, args.seed)
         return 0
     commands = {"sweep": _sweep, "simulate": _simulate, "metrics": _metrics, "export": _export}

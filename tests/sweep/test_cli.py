@@ -43,7 +43,7 @@ def test_help_names_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for command in ("run", "sweep", "simulate", "metrics", "export"):
+    for command in ("run", "coba", "sweep", "simulate", "metrics", "export"):
         assert command in text
 
 
@@ -114,3 +114,15 @@ def test_simulate_command_writes_recordings_plots_and_metrics(tmp_path, capsys):
         recomputed = json.loads(capsys.readouterr().out.strip())["metrics"]
         for name in ("rate", "rate_i", "cv_isi", "spatial_Fano", "weef", "w_blow"):
             assert recomputed[name] == pytest.approx(summary[r]["metrics"][name], rel=1e-3, abs=1e-4), name
+
+
+def test_run_rejects_an_unknown_config(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--config", "nope"])
+    assert "polynomial-small" in capsys.readouterr().err
+
+
+def test_coba_rejects_a_non_positive_duration(capsys):
+    with pytest.raises(SystemExit):
+        main(["coba", "--duration", "0"])
+    assert "--duration must be > 0" in capsys.readouterr().err

@@ -1,9 +1,16 @@
 """fSBI throughput: CPU-seconds (and wall seconds) per simulated rule against batch size.
 
-Runs the full-size network (4096 E + 1024 I, 5000 external sources) with the published polynomial
-rule (or zero MLP rules with a small learning rate) for ``--duration`` seconds of biological time,
-twice per batch size (the first run compiles), and extrapolates the warm run to the 70 s protocol.
-The reference C++ simulator costs about 19 CPU-s per 70 s polynomial rule and 950 per MLP rule.
+Two measurements, each run twice (the first call compiles; the second is timed):
+
+- full network (4096 E + 1024 I, 5000 external sources), the published polynomial rule (or zero MLP
+  rules with a small learning rate) tiled ``batch`` times, for ``--duration`` seconds of biological
+  time, extrapolated to the 70 s protocol;
+- optionally (``--scaled-batch R``) a scaled-down network (400 E + 100 I) on ``R`` rules drawn from
+  the prior, for ``--scaled-duration`` s (recording the last 4 s), also extrapolated to 70 s.
+
+The reference C++ simulator costs about 19 CPU-s per 70 s polynomial rule and 950 per MLP rule on one
+core of this kind of machine. CPU time is the process's (all threads). The machines these figures are
+taken on are shared, so timings are noisy: the load average is printed with each row.
 ``--json`` prints one JSON object on the last line.
 """
 
@@ -11,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -22,15 +30,46 @@ REFERENCE_RULE = np.array([
     0.0707294, 0.07955258, 0.63596439, -1.72025657, 0.56049812, 0.06629736,
     0.03651253, 0.04398145, -0.31592822, -0.04090761, 1.60054791, 1.11010623,
     0.09858324, 0.04056259, -1.94945908, 1.7757206, 0.19681023, 1.9772824, 6.0])
+PROTOCOL = 70.0
+
+
+def timed(theta: np.ndarray, opts: dict) -> dict:
+    """Compile (first call), then time a second call; CPU-s and wall-s extrapolated to 70 s per rule."""
+    from jaxsnn import fsbi
+
+    t0 = time.perf_counter()
+    fsbi.simulate(theta, **opts)
+    first = time.perf_counter() - t0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    res = fsbi.simulate(theta, **opts)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    r = theta.shape[0]
+    scale = PROTOCOL / opts["duration"]
+    return {"batch": r, "n_exc": opts["n_exc"], "n_inh": opts["n_inh"], "duration_s": opts["duration"],
+            "wall_s": wall, "cpu_s": cpu, "compile_s": first - wall,
+            "cpu_s_per_rule_70s": cpu * scale / r, "wall_s_per_rule_70s": wall * scale / r,
+            "rate_hz": float(np.nanmean(res.metrics["rate"])),
+            "blown_up": int(np.sum(res.blowup_time >= 0)),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+            "load_avg_1min": os.getloadavg()[0]}
+
+
+def report(label: str, row: dict) -> None:
+    print(f"{label} batch {row['batch']:3d}: wall {row['wall_s']:6.1f} s, cpu {row['cpu_s']:6.1f} s for "
+          f"{row['duration_s']} s -> {row['cpu_s_per_rule_70s']:7.1f} CPU-s / {row['wall_s_per_rule_70s']:7.1f} "
+          f"wall-s per 70 s rule (compile {row['compile_s']:.0f} s, peak RSS {row['peak_rss_gb']:.1f} GB, "
+          f"rate {row['rate_hz']:.1f} Hz, load {row['load_avg_1min']:.1f})", flush=True)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=("polynomial", "mlp"), default="polynomial")
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16], help="full-network batch sizes")
     p.add_argument("--duration", type=float, default=1.2, help="biological seconds per timed run (>= 0.6)")
     p.add_argument("--n-exc", type=int, default=4096)
     p.add_argument("--n-inh", type=int, default=1024)
+    p.add_argument("--scaled-batch", type=int, default=0, help="also time R prior rules on 400 E + 100 I (0: skip)")
+    p.add_argument("--scaled-duration", type=float, default=10.0, help="biological seconds of the scaled run")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     from jaxsnn import fsbi
@@ -43,26 +82,19 @@ def main() -> int:
         theta1[22] = 6.0
     rows = []
     for r in args.batches:
-        theta = np.tile(theta1, (r, 1))
         opts = dict(task=args.task, n_exc=args.n_exc, n_inh=args.n_inh, duration=args.duration,
                     record_start=round(args.duration - 0.6, 6))
-        t0 = time.perf_counter()
-        fsbi.simulate(theta, **opts)
-        first = time.perf_counter() - t0
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        res = fsbi.simulate(theta, **opts)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        scale = 70.0 / args.duration
-        row = {"batch": r, "wall_s": wall, "cpu_s": cpu, "compile_s": first - wall,
-               "cpu_s_per_rule_70s": cpu * scale / r, "wall_s_per_rule_70s": wall * scale / r,
-               "rate_hz": float(np.nanmean(res.metrics["rate"])),
-               "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
-        rows.append(row)
-        print(f"batch {r:3d}: wall {wall:6.1f} s, cpu {cpu:6.1f} s for {args.duration} s -> "
-              f"{row['cpu_s_per_rule_70s']:7.1f} CPU-s / {row['wall_s_per_rule_70s']:7.1f} wall-s per 70 s rule "
-              f"(compile {row['compile_s']:.0f} s, peak RSS {row['peak_rss_gb']:.1f} GB)", flush=True)
+        rows.append(timed(np.tile(theta1, (r, 1)), opts))
+        report("full  ", rows[-1])
+    scaled = None
+    if args.scaled_batch:
+        theta = fsbi.sample_prior(args.task, args.scaled_batch, 0)
+        opts = dict(task=args.task, n_exc=400, n_inh=100, duration=args.scaled_duration,
+                    record_start=round(args.scaled_duration - 4.0, 6), n_rec_e=400, n_rec_i=100)
+        scaled = timed(theta, opts)
+        report("scaled", scaled)
     if args.json:
-        print(json.dumps({"task": args.task, "rows": rows}))
+        print(json.dumps({"task": args.task, "rows": rows, "scaled": scaled}))
     return 0
 
 

@@ -19,8 +19,12 @@ from .metrics import METRIC_NAMES, MLP_METRIC_NAMES
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
 from .simulator import (
-    FSBIState, FSBIStructure, build_structure, default_ext_capacity, fsbi_step, initial_state, trace_decays,
+    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_uniforms, fsbi_step, initial_state,
+    trace_decays,
 )
+
+#: Steps whose external random numbers are drawn together, outside the per-step loop.
+RNG_BLOCK = 100
 
 
 @dataclass
@@ -105,34 +109,44 @@ class _Programs:
         self.capacity = capacity
         del window_steps
 
-        def step(rule, r_ext, decays, rule_keys, conns, state):
-            return fsbi_step(structure, conns, rule, r_ext, decays, rule_keys, state, block, ext_capacity)
+        def step(rule, r_ext, decays, uniforms, conns, state):
+            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block)
+
+        def run_steps(body, carry, first_step, n_steps, rule_keys):
+            """``carry = body(carry, uniforms)`` for ``n_steps`` steps, the external random numbers
+            drawn a block of steps at a time."""
+            rng_block = math.gcd(n_steps, RNG_BLOCK)
+
+            def outer(carry, b):
+                uniforms = external_uniforms(rule_keys, first_step + b * rng_block, rng_block, ext_capacity)
+                return jax.lax.scan(lambda c, u: (body(c, u), None), carry, uniforms)[0], None
+
+            return jax.lax.scan(outer, carry, jnp.arange(n_steps // rng_block, dtype=jnp.int32))[0]
 
         def advance(rule, r_ext, decays, rule_keys, conns, state, n_steps):
-            def body(s, _):
-                s, _ = step(rule, r_ext, decays, rule_keys, conns, s)
-                return s, None
-            return jax.lax.scan(body, state, None, length=n_steps)[0]
+            def body(s, uniforms):
+                return step(rule, r_ext, decays, uniforms, conns, s)[0]
+            return run_steps(body, state, state.step, n_steps, rule_keys)
 
         self.advance = jax.jit(advance, static_argnums=6)
 
         def record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored):
-            def step_body(carry, _):
+            def step_body(carry, uniforms):
                 s, acc, events = carry
                 k = s.step - self.window_start
-                s, spikes = step(rule, r_ext, decays, rule_keys, conns, s)
+                s, spikes = step(rule, r_ext, decays, uniforms, conns, s)
                 e = spikes["E"][:, :n_e]
                 i = spikes["I"][:, :n_i]
                 acc = jax.vmap(update_accumulator, in_axes=(0, 0, 0, None))(acc, e > 0, i > 0, k)
                 if cfg.record_spikes:
                     events = {p: jax.vmap(lambda b, x: write_events(b, x[None], k, capacity[p]))(events[p], sp)
                               for p, sp in (("E", e), ("I", i))}
-                return (s, acc, events), None
+                return s, acc, events
 
             def period_body(carry, _):
                 s, acc, events = carry
                 samples = {name: s.weights[name][:, idx] for name, idx in monitored.items()}
-                (s, acc, events), _ = jax.lax.scan(step_body, (s, acc, events), None, length=self.period_steps)
+                s, acc, events = run_steps(step_body, (s, acc, events), s.step, self.period_steps, rule_keys)
                 return (s, acc, events), samples
 
             r = r_ext.shape[0]

@@ -160,9 +160,13 @@ def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
 # --- synaptic events ---------------------------------------------------------------------------
 
 def _members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]:
-    """Split global ids into (member, local row), sending padding ids to the padding row."""
+    """Split global ids into (member, local row), sending padding ids to the padding row.
+
+    The result is materialised (optimisation barrier): otherwise XLA fuses the rank search of
+    ``spike_ids`` into every consumer and recomputes it for each of the block × degree synapses.
+    """
     is_pad = gid >= batch * n_rows
-    return jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)
+    return jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
 
 
 def transmit_and_update_pre(
@@ -190,7 +194,8 @@ def transmit_and_update_pre(
         member2 = member[:, None]
         if per_synapse:
             slot = jnp.where(valid, member2 * n_syn + conn.out_syn[pre], _OUT_OF_RANGE)
-            w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
+            # materialised once: the scatter-add and the update would each recompute the gather
+            slot, w = jax.lax.optimization_barrier((slot, flat_w.at[slot].get(mode="fill", fill_value=0.0)))
         else:
             w = jnp.broadcast_to(flat_w[member2], post.shape)
         target = jnp.where(valid, member2 * n_post + post, _OUT_OF_RANGE)
@@ -233,17 +238,33 @@ def update_post(
     return flat_w.reshape(weights.shape)
 
 
-def external_spikes(key: Array, rate: Array, n_sources: int, dt: float, capacity: int) -> tuple[Array, Array]:
+def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacity: int) -> Array:
+    """Uniform numbers in (0, 1] for the external sources of ``n_steps`` steps from ``first_step``.
+
+    Step ``k`` of rule ``r`` draws ``capacity`` numbers from ``fold_in(rule_keys[r], k)``, so the input
+    of a rule depends only on its key and the step, not on how the run is cut into blocks or batches.
+    Drawing a block of steps at once keeps the random-number generator out of the per-step loop.
+    Returns ``[n_steps, R, capacity]`` float32.
+    """
+    steps = first_step + jnp.arange(n_steps, dtype=jnp.int32)
+
+    def one(key, step):
+        return jax.random.uniform(jax.random.fold_in(key, step), (capacity,), jnp.float32, minval=1e-30, maxval=1.0)
+
+    return jax.vmap(lambda step: jax.vmap(lambda key: one(key, step))(rule_keys))(steps)
+
+
+def external_spikes(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
     """Spikes of ``n_sources`` independent Bernoulli(rate·dt) sources for one step of one rule.
 
     The spiking sources are drawn as the positions of a Bernoulli process through geometric gaps, so
-    only ``capacity`` random numbers are drawn instead of one per source. Returns (``[n_sources]``
-    0/1 spikes, 1 if the capacity may have cut the step short else 0).
+    only ``capacity`` random numbers (``uniforms`` ``[capacity]`` in (0, 1], see
+    :func:`external_uniforms`) are needed instead of one per source. Returns (``[n_sources]`` 0/1
+    spikes, 1 if the capacity may have cut the step short else 0).
     """
     p = jnp.clip(rate * dt, 0.0, 1.0)
-    u = jax.random.uniform(key, (capacity,), jnp.float32, minval=1e-30, maxval=1.0)
     log_q = jnp.log1p(-jnp.minimum(p, 1.0 - 1e-7))
-    gaps = jnp.where(p > 0, jnp.floor(jnp.log(u) / log_q) + 1.0, jnp.inf)
+    gaps = jnp.where(p > 0, jnp.floor(jnp.log(uniforms) / log_q) + 1.0, jnp.inf)
     positions = jnp.cumsum(gaps) - 1.0
     ids = jnp.where(positions < n_sources, positions, n_sources).astype(jnp.int32)
     spikes = jnp.zeros((n_sources,), jnp.float32).at[ids].set(1.0, mode="drop")
@@ -354,10 +375,11 @@ def synapses_step(
 
 def fsbi_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, r_ext: Array, decays: dict[str, Array],
-    rule_keys: Array, state: FSBIState, block: int, ext_capacity: int,
+    ext_uniforms: Array, state: FSBIState, block: int,
 ) -> tuple[FSBIState, dict[str, Array]]:
-    """Advance ``R`` rules by one step (see the module docstring). Returns the state and the step's
-    spikes ``{"E": [R, n_E], "I": [R, n_I]}`` (zero for stopped rules)."""
+    """Advance ``R`` rules by one step (see the module docstring), with ``ext_uniforms`` ``[R, capacity]``
+    the step's random numbers for the external sources (:func:`external_uniforms`). Returns the state
+    and the step's spikes ``{"E": [R, n_E], "I": [R, n_I]}`` (zero for stopped rules)."""
     cfg = structure.config
     batch = r_ext.shape[0]
     dt = cfg.dt
@@ -384,8 +406,7 @@ def fsbi_step(
     slot = state.step % cfg.delay_steps
     arrived = {p: state.ring[p][slot] for p in ("E", "I")}
     ring = {p: state.ring[p].at[slot].set(spikes[p]) for p in ("E", "I")}
-    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
-    sources, ext_over = jax.vmap(lambda k, r: external_spikes(k, r, cfg.n_ext, dt, ext_capacity))(step_keys, r_ext)
+    sources, ext_over = jax.vmap(lambda u, r: external_spikes(u, r, cfg.n_ext, dt))(ext_uniforms, r_ext)
     pending, weights, traces = synapses_step(
         structure, conns, rule, decays, state.weights, state.traces, neurons, arrived, spikes,
         sources * alive[:, None], block)

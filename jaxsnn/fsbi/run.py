@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -52,16 +53,18 @@ class FSBIResult:
 
 _STRUCTURES: dict[tuple[FSBIConfig, int], FSBIStructure] = {}
 _PROGRAMS: "weakref.WeakKeyDictionary[FSBIStructure, dict]" = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.RLock()
 
 
 def get_structure(config: FSBIConfig, seed: int) -> FSBIStructure:
     """The network of ``config`` drawn from ``seed``, built once per (structure options, seed)."""
     key = (_structure_key(config), seed)
-    if key not in _STRUCTURES:
-        if len(_STRUCTURES) > 8:
-            _STRUCTURES.clear()
-        _STRUCTURES[key] = build_structure(config, seed)
-    return _STRUCTURES[key]
+    with _CACHE_LOCK:  # sweeps call simulate from one thread per device
+        if key not in _STRUCTURES:
+            if len(_STRUCTURES) > 8:
+                _STRUCTURES.clear()
+            _STRUCTURES[key] = build_structure(config, seed)
+        return _STRUCTURES[key]
 
 
 def _structure_key(config: FSBIConfig) -> tuple:
@@ -85,6 +88,16 @@ def _validate_theta(theta: Any, config: FSBIConfig) -> np.ndarray:
         if np.any(taus <= 0):
             raise ValueError("polynomial rule time constants tau_pre, tau_post (entries 0, 1 of each projection) must be > 0 s")
     return theta
+
+
+def _window_samples(parts: list[np.ndarray], n_rules: int, n_periods: int, n_monitored: int) -> np.ndarray:
+    """Weight samples ``[R, n_periods, n_monitored]`` of the window, NaN for periods not simulated
+    because every rule had blown up."""
+    values = np.full((n_rules, n_periods, n_monitored), np.nan, np.float32)
+    if parts:
+        done = np.concatenate(parts, axis=1)
+        values[:, : done.shape[1]] = done
+    return values
 
 
 def _default_block(n_rules: int) -> int:
@@ -209,11 +222,12 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     period = config.weight_sample_period
     n_periods = round((config.duration - config.record_start) / period)
     periods_per_chunk = _largest_divisor_at_most(n_periods, max(1, int(config.chunk_duration / period + 1e-9)))
-    cache = _PROGRAMS.setdefault(structure, {})
     prog_key = (n_rules, block, ext_capacity, periods_per_chunk)
-    if prog_key not in cache:
-        cache[prog_key] = _Programs(structure, n_rules, block, ext_capacity, periods_per_chunk)
-    programs = cache[prog_key]
+    with _CACHE_LOCK:
+        cache = _PROGRAMS.setdefault(structure, {})
+        if prog_key not in cache:
+            cache[prog_key] = _Programs(structure, n_rules, block, ext_capacity, periods_per_chunk)
+        programs = cache[prog_key]
 
     if task == "polynomial":
         rule, r_ext = PolynomialRule.from_theta(jnp.asarray(theta, jnp.float32))
@@ -243,6 +257,8 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     samples_parts, spike_parts = [], []
     overflow = np.zeros(n_rules, np.int64)
     for _ in range(n_periods // periods_per_chunk):
+        if not np.any(np.asarray(state.alive)):  # every rule has blown up: the rest of the window is skipped
+            break
         state, acc, events, samples = programs.record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored)
         samples_parts.append({k: np.moveaxis(np.asarray(v), 0, 1) for k, v in samples.items()})
         if config.record_spikes:
@@ -251,7 +267,8 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
         if progress:
             print(f"  t = {float(state.step) * config.dt:6.1f} s (recording), "
                   f"{int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
-    weight_values = {k: np.concatenate([p[k] for p in samples_parts], axis=1) for k in structure.monitored}
+    weight_values = {k: _window_samples([p[k] for p in samples_parts], n_rules, n_periods, len(v))
+                     for k, v in structure.monitored.items()}
     sample_times = config.record_start + period * np.arange(n_periods)
     metrics = programs.finalize(acc, {k: jnp.asarray(v) for k, v in weight_values.items()}, sample_times)
     alive = np.asarray(state.alive)
@@ -264,8 +281,8 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
         for p in ("E", "I"):
             per_rule = []
             for r in range(n_rules):
-                ids = np.concatenate([part[p][0][r, : part[p][2][r]] for part in spike_parts])
-                steps = np.concatenate([part[p][1][r, : part[p][2][r]] for part in spike_parts])
+                ids = np.concatenate([part[p][0][r, : part[p][2][r]] for part in spike_parts] or [np.zeros(0, np.int32)])
+                steps = np.concatenate([part[p][1][r, : part[p][2][r]] for part in spike_parts] or [np.zeros(0, np.int32)])
                 per_rule.append((config.record_start + steps * config.dt, ids))
             spikes[p] = per_rule
     return FSBIResult(

@@ -150,3 +150,24 @@ def test_mlp_task_runs_and_a_zero_rule_leaves_weights_unchanged():
 def test_bad_input_is_rejected(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_window_stops_once_every_rule_has_blown_up(capsys):
+    """Early exit: once all rules of a batch have blown up, the rest of the recorded window is not
+    simulated; the result keeps its shapes (NaN weight samples, empty spike trains)."""
+    exploding = REFERENCE_RULE.copy()
+    exploding[:6] = [0.1, 0.1, 2.0, 2.0, 2.0, 2.0]
+    exploding[12:18] = [0.1, 0.1, -2.0, -2.0, -2.0, -2.0]
+    exploding[24] = 15.0
+    res = small(np.stack([exploding, exploding]), eta=0.2, blowup_rate=40.0, record_start=0.0, duration=2.0,
+                chunk_duration=0.1, record_spikes=True, progress=True)
+    calls = [line for line in capsys.readouterr().out.splitlines() if "(recording)" in line]  # one per chunk run
+    assert np.all(res.blowup_time > 0) and np.all(res.blowup_time < 1.9)
+    assert all(np.all(np.isnan(v)) for v in res.metrics.values())
+    n_periods = 20  # 2 s window sampled every 0.1 s
+    assert len(calls) < n_periods  # stopped early (one call per 0.1 s chunk otherwise)
+    assert len(calls) >= round(res.blowup_time.max() / 0.1)  # but not before the last rule stopped
+    times, values = res.weights["ee"]
+    assert times.shape == (n_periods,) and values.shape[:2] == (2, n_periods)
+    assert np.all(np.isnan(values[:, len(calls):]))
+    assert all(t.size == ids.size for t, ids in res.spikes["E"])

@@ -319,9 +319,9 @@ def simulate(
         state, events, counts, samples = runner(structure, params, state, member_keys)
         for p, ev in events.items():
             count = int(ev.count)
-            gid = np.asarray(ev.gid[:count])
+            gid = np.asarray(ev.gid)[:count]  # slice on the host: a device slice per count would compile each time
             n_rec = len(indices["spikes"][p])
-            spikes_parts[p].append((gid // n_rec, np.asarray(ev.step[:count]), gid % n_rec))
+            spikes_parts[p].append((gid // n_rec, np.asarray(ev.step)[:count], gid % n_rec))
             overflow[p] += int(ev.overflow)
         for p, c in counts.items():
             counts_parts[p].append(np.moveaxis(np.asarray(c), 0, 1))

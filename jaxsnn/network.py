@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ from jaxtyping import Array
 from ._validation import check_choice, check_int, check_positive, check_shape
 from .connectivity import Connectivity
 from .neurons.base import NeuronInput, NeuronModel
-from .propagation import SpikeIndex, deliver_dense, deliver_events, index_spikes
+from .propagation import FusedProjections, SpikeIndex, deliver_dense, deliver_events, deliver_fused, index_spikes
 from .stp import STPParams, STPState, stp_on_spike
 
 RECEPTORS = ("exc", "inh")
@@ -295,6 +296,9 @@ class Network:
         for inp in self.poisson_inputs:
             for t in inp.targets:
                 out[f"{inp.name}/{t.post}"] = self._structure_of(t.connectivity)
+        layout = fused_layout(self)
+        if layout is not None:
+            out[FUSED_KEY] = layout.fused
         return out
 
     def _structure_of(self, conn: Connectivity) -> Any:
@@ -320,6 +324,76 @@ def batch_size_of(params: NetworkParams) -> int:
             f"{sorted(sizes)} (use broadcast_params or stack_params)"
         )
     return sizes.pop()
+
+
+#: Key of the fused event structure in ``Network.structure()``.
+FUSED_KEY = ":fused"
+
+
+@dataclass(frozen=True)
+class FusedLayout:
+    """How the fusable projections of a network map onto one :class:`FusedProjections`.
+
+    Fusable: event-driven, no short-term plasticity, one declared weight for all synapses (a scalar
+    per member). ``sources``: the presynaptic segments in row order, each ``(kind, name, delay, size)``
+    with kind ``"population"`` (spikes emitted ``delay`` steps ago) or ``"input"`` (a Poisson pool);
+    ``targets``: ``(receptor, population) -> first code``; ``weight_names``: the weight table's columns.
+    """
+
+    sources: tuple[tuple[str, str, int, int], ...]
+    targets: dict[tuple[str, str], int]
+    weight_names: tuple[str, ...]
+    fused: FusedProjections
+
+
+_FUSED: "weakref.WeakKeyDictionary[Network, FusedLayout | None]" = weakref.WeakKeyDictionary()
+
+
+def _fusable(net: Network) -> list[tuple[str, tuple, str, str, Connectivity]]:
+    """(weight name, source segment, receptor, post population, connectivity) of each fusable item."""
+    items = []
+    for proj in net.projections:
+        if proj.stp is None and np.ndim(proj.weight) == 0 and not net.uses_dense(proj.connectivity):
+            source = ("population", proj.pre, net.delay_steps(proj), proj.connectivity.n_pre)
+            items.append((proj.name, source, proj.receptor, proj.post, proj.connectivity))
+    for inp in net.poisson_inputs:
+        for t in inp.targets:
+            if np.ndim(t.weight) == 0 and not net.uses_dense(t.connectivity):
+                source = ("input", inp.name, 0, inp.n_sources)
+                items.append((f"{inp.name}/{t.post}", source, t.receptor, t.post, t.connectivity))
+    return items
+
+
+def fused_layout(net: Network) -> FusedLayout | None:
+    """The fused event structure of ``net`` (built once per network), or None if nothing fuses."""
+    if net in _FUSED:
+        return _FUSED[net]
+    items = _fusable(net)
+    layout = None
+    if items:
+        sources, row_offset, targets, n_codes = [], {}, {}, 0
+        for _, source, receptor, post, _ in items:
+            if source not in row_offset:
+                row_offset[source] = sum(s[3] for s in sources)
+                sources.append(source)
+            if (receptor, post) not in targets:
+                targets[receptor, post] = n_codes
+                n_codes += net.population(post).size
+        n_rows = sum(s[3] for s in sources)
+        rows, codes, projection = [], [], []
+        for j, (_, source, receptor, post, conn) in enumerate(items):
+            rows.append(np.asarray(conn.pre) + row_offset[source])
+            codes.append(np.asarray(conn.post) + targets[receptor, post])
+            projection.append(np.full(conn.n_synapses, j, np.int32))
+        rows, codes, projection = (np.concatenate(x).astype(np.int32) for x in (rows, codes, projection))
+        from .connectivity import _ell
+
+        out_code, out_projection = _ell(rows, codes, n_rows, n_codes, len(items), projection)
+        with jax.ensure_compile_time_eval():  # concrete arrays even when first built inside a trace
+            fused = FusedProjections(n_rows, n_codes, jnp.asarray(out_code), jnp.asarray(out_projection))
+        layout = FusedLayout(tuple(sources), targets, tuple(item[0] for item in items), fused)
+    _FUSED[net] = layout
+    return layout
 
 
 def _propagate(
@@ -360,31 +434,69 @@ def network_step(
     targets = {"exc": exc, "inh": inh}
 
     # 1. inputs: delayed recurrent spikes, Poisson sources, currents
-    indexed: dict[tuple[str, int], tuple[Array, SpikeIndex]] = {}  # one spike index per (population, delay)
-    new_stp: dict[str, STPState] = {}
-    for proj in net.projections:
-        d = net.delay_steps(proj)
-        if (proj.pre, d) not in indexed:
-            ring = state.ring[proj.pre]
-            delayed = ring[(state.step - d) % ring.shape[0]]
-            indexed[proj.pre, d] = delayed, index_spikes(delayed)
-        delayed, index = indexed[proj.pre, d]
-        efficacy = None
-        if proj.stp is not None:
-            new_stp[proj.name], efficacy = jax.vmap(lambda p, s, x: stp_on_spike(p, s, x, dt))(
-                params.stp[proj.name], state.stp[proj.name], delayed
-            )
-        inc = _propagate(net, proj.connectivity, structure[proj.name], delayed, index, params.weights[proj.name], batch,
-                         efficacy)
-        targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
+    layout = fused_layout(net) if FUSED_KEY in structure else None
+    fused_names = set(layout.weight_names) if layout is not None else set()
+    delayed_spikes: dict[tuple[str, int], Array] = {}
+
+    def delayed(pop: str, d: int) -> Array:
+        if (pop, d) not in delayed_spikes:
+            ring = state.ring[pop]
+            delayed_spikes[pop, d] = ring[(state.step - d) % ring.shape[0]]
+        return delayed_spikes[pop, d]
+
+    sources = {}
     for i, inp in enumerate(net.poisson_inputs):
         sub = jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
         p_spike = params.rates[inp.name] * dt
-        sources = jax.vmap(lambda k, p: jax.random.bernoulli(k, p, (inp.n_sources,)))(sub, p_spike).astype(jnp.float32)
-        index = index_spikes(sources)
+        sources[inp.name] = jax.vmap(lambda k, p: jax.random.bernoulli(k, p, (inp.n_sources,)))(sub, p_spike).astype(jnp.float32)
+
+    # every fused projection whose weights are one value per member goes through one loop; one given
+    # per-synapse weights at run time is masked out of it (zero column) and delivered on its own below
+    separate: set[str] = set()
+    if layout is not None:
+        columns = []
+        for name in layout.weight_names:
+            w = params.weights[name]
+            if w.ndim == 1:
+                columns.append(w)
+            else:
+                columns.append(jnp.zeros((batch,), jnp.float32))
+                separate.add(name)
+        pre = jnp.concatenate(
+            [delayed(name, d) if kind == "population" else sources[name] for kind, name, d, _ in layout.sources], axis=1
+        )
+        acc = deliver_fused(index_spikes(pre), structure[FUSED_KEY], jnp.stack(columns, axis=1), batch, block=net.block)
+        for (receptor, pop), first in layout.targets.items():
+            size = net.population(pop).size
+            targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]
+
+    indexed: dict[int, SpikeIndex] = {}  # one spike index per presynaptic array
+
+    def index_of(x: Array) -> SpikeIndex:
+        if id(x) not in indexed:
+            indexed[id(x)] = index_spikes(x)
+        return indexed[id(x)]
+
+    new_stp: dict[str, STPState] = {}
+    for proj in net.projections:
+        if proj.name in fused_names and proj.name not in separate:
+            continue
+        spikes_in = delayed(proj.pre, net.delay_steps(proj))
+        efficacy = None
+        if proj.stp is not None:
+            new_stp[proj.name], efficacy = jax.vmap(lambda p, s, x: stp_on_spike(p, s, x, dt))(
+                params.stp[proj.name], state.stp[proj.name], spikes_in
+            )
+        inc = _propagate(net, proj.connectivity, structure[proj.name], spikes_in, index_of(spikes_in),
+                         params.weights[proj.name], batch, efficacy)
+        targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
+    for inp in net.poisson_inputs:
         for t in inp.targets:
             name = f"{inp.name}/{t.post}"
-            inc = _propagate(net, t.connectivity, structure[name], sources, index, params.weights[name], batch)
+            if name in fused_names and name not in separate:
+                continue
+            x = sources[inp.name]
+            inc = _propagate(net, t.connectivity, structure[name], x, index_of(x), params.weights[name], batch)
             targets[t.receptor][t.post] = targets[t.receptor][t.post] + inc
     t_now = state.step.astype(jnp.float32) * dt
     for cur in net.currents:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array
@@ -23,6 +24,8 @@ from jaxtyping import Array
 from .connectivity import Connectivity
 
 WORD = 32
+#: Largest words x ranks product searched by comparing every pair (see ``spike_ids``).
+COMPARE_ALL_LIMIT = 16384
 
 
 class SpikeIndex(NamedTuple):
@@ -55,7 +58,10 @@ def spike_ids(index: SpikeIndex, ranks: Array) -> Array:
     """Global ids of the spikes of rank ``ranks`` (0-based, in increasing id order); ``index.size``
     for ranks at or beyond the number of spikes."""
     n_words = index.words.shape[0]
-    word = jnp.searchsorted(index.cumulative, ranks, side="right", method="scan_unrolled")
+    # a binary search is one fused op per halving on CPU; comparing against every word is one op and
+    # cheaper while the word array is short
+    method = "compare_all" if n_words * ranks.shape[0] <= COMPARE_ALL_LIMIT else "scan_unrolled"
+    word = jnp.searchsorted(index.cumulative, ranks, side="right", method=method)
     word = jnp.minimum(word, n_words - 1)
     before = jnp.where(word > 0, index.cumulative[word - 1], 0)
     rank_in_word = ranks - before
@@ -119,3 +125,55 @@ def deliver_dense(spikes: Array, weight_matrix: Array | None, weights: Array) ->
     if weights.ndim == 3:
         return jnp.einsum("bj,bjk->bk", spikes, weights)
     return (spikes @ weight_matrix) * weights[:, None]
+
+
+class FusedProjections(eqx.Module):
+    """Several event-driven projections with one weight per batch member each, stored as one ELL so
+    that a single loop per step walks the spikes of all their presynaptic populations.
+
+    Rows are presynaptic neurons of every source segment (a population at one delay, or a Poisson
+    pool) laid end to end; targets are codes of a postsynaptic space with one segment per (receptor,
+    population). Each entry also names its projection, whose weight it takes from a per-member table.
+
+    out_code: ``[n_rows + 1, k]`` int32 target codes, padded with ``n_codes`` (last row all padding).
+    out_projection: ``[n_rows + 1, k]`` int32 index into the weight table, padded with the table width.
+    """
+
+    n_rows: int = eqx.field(static=True)
+    n_codes: int = eqx.field(static=True)
+    out_code: Array
+    out_projection: Array
+
+
+def deliver_fused(index: SpikeIndex, fused: FusedProjections, weight_table: Array, batch: int, *, block: int = 16) -> Array:
+    """Summed weights of the indexed spikes (over ``fused.n_rows`` presynaptic rows per member) onto
+    each target code.
+
+    Args:
+        weight_table: ``[batch, n_projections]`` weight of each fused projection for each member.
+    Returns:
+        ``[batch, n_codes]`` increments (float32).
+    """
+    n_rows, n_codes = fused.n_rows, fused.n_codes
+    n_projections = weight_table.shape[1]
+    # one padding column holding zero, addressed by padding entries
+    flat_table = jnp.pad(weight_table, ((0, 0), (0, 1))).reshape(-1)
+    offsets = jnp.arange(block, dtype=jnp.int32)
+    out_of_range = jnp.int32(batch * n_codes)
+
+    def body(carry):
+        i, acc = carry
+        gid = spike_ids(index, i * block + offsets)
+        is_pad = gid >= batch * n_rows
+        # materialised once per spike: otherwise XLA recomputes the rank search for every synapse
+        member, row = jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
+        code = fused.out_code[row]  # [block, k]
+        targets = jnp.where(code < n_codes, code + (member * n_codes)[:, None], out_of_range)
+        w = flat_table[member[:, None] * (n_projections + 1) + fused.out_projection[row]]
+        return i + 1, acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
+
+    n_blocks = (index.count + block - 1) // block
+    _, acc = jax.lax.while_loop(
+        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * n_codes,), jnp.float32))
+    )
+    return acc.reshape(batch, n_codes)

@@ -35,7 +35,12 @@ class Record:
     state: population -> {state field name -> neuron indices}, sampled at the end of every ``period``.
     period: bin width of counts and sampling interval of state (s), a whole number of steps.
     max_rate: sizes the event buffers: a chunk holds up to ``max_rate * chunk duration`` spikes per
-        recorded neuron on average (Hz). Spikes beyond it are counted as overflow and reported.
+        recorded neuron on average (Hz). Spikes beyond it are counted as overflow and reported. Not
+        used for spikes recorded as bit masks.
+    spike_format: how spikes are gathered on the device: ``"bitmask"`` (one bit per recorded neuron
+        and step, one fused op per step, cannot overflow), ``"events"`` (buffers of (step, id) sized
+        by ``max_rate``, memory proportional to the spikes), or ``"auto"``: bit masks where one chunk's
+        masks of a population fit in ``BITMASK_LIMIT`` bytes, else events.
     """
 
     spikes: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
@@ -43,6 +48,7 @@ class Record:
     state: Mapping[str, Mapping[str, Sequence[int]]] = field(default_factory=dict)
     period: float = 1e-3
     max_rate: float = 200.0
+    spike_format: str = "auto"
 
 
 class SpikeEvents(NamedTuple):
@@ -139,6 +145,27 @@ class EventBuffer(NamedTuple):
 
 
 RECORD_BLOCK = 32
+#: Largest size (bytes) of one chunk's spike bit masks of one population; larger recordings use
+#: event buffers. Bit masks cost one fused op per step instead of a loop over the step's spikes.
+BITMASK_LIMIT = 64 * 2**20
+
+
+def pack_spikes(spikes: Array) -> Array:
+    """``[B, n]`` 0/1 spikes -> ``[B, ceil(n / 32)]`` uint32 words, neuron ``32 w + j`` in bit ``j`` of word ``w``."""
+    b, n = spikes.shape
+    bits = jnp.pad(spikes > 0, ((0, 0), (0, (-n) % 32))).reshape(b, -1, 32).astype(jnp.uint32)
+    return jnp.sum(bits << jnp.arange(32, dtype=jnp.uint32), axis=2, dtype=jnp.uint32)
+
+
+def unpack_spikes(words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events of ``[T, B, n_words]`` packed masks (:func:`pack_spikes`) as (step within the array,
+    member, neuron), sorted by step, member, neuron. Only nonzero words are unpacked."""
+    t, b, w = np.nonzero(words)
+    bits = np.unpackbits(words[t, b, w].astype("<u4").view(np.uint8).reshape(-1, 4), axis=1, bitorder="little")
+    row, j = np.nonzero(bits)
+    neuron = w[row] * 32 + j
+    keep = neuron < n
+    return t[row][keep], b[row][keep], neuron[keep]
 
 
 def write_events(buf: EventBuffer, spikes: Array, step: Array, capacity: int) -> EventBuffer:
@@ -202,17 +229,18 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             events = {
                 p: write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
             }
-            return (state, events, counts), None
+            masks = {p: pack_spikes(_select(spikes[p], indices["spikes"][p])) for p in indices["spikes"] if p not in capacity}
+            return (state, events, counts), masks
 
         def period_body(carry, _):
             state, events = carry
             counts0 = {p: jnp.zeros((batch, len(ix)), jnp.int32) for p, ix in indices["counts"].items()}
-            (state, events, counts), _ = jax.lax.scan(step_body, (state, events, counts0), None, length=period_steps)
+            (state, events, counts), masks = jax.lax.scan(step_body, (state, events, counts0), None, length=period_steps)
             samples = {
                 p: {f: getattr(state.neurons[p], f)[:, ix] for f, ix in fields.items()}
                 for p, fields in indices["state"].items()
             }
-            return (state, events), (counts, samples)
+            return (state, events), (counts, samples, masks)
 
         events0 = {
             p: EventBuffer(
@@ -221,10 +249,10 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
                 jnp.int32(0),
                 jnp.int32(0),
             )
-            for p in indices["spikes"]
+            for p in capacity
         }
-        (state, events), (counts, samples) = jax.lax.scan(period_body, (state, events0), None, length=n_periods)
-        return state, events, counts, samples
+        (state, events), (counts, samples, masks) = jax.lax.scan(period_body, (state, events0), None, length=n_periods)
+        return state, events, counts, samples, masks
 
     return jax.jit(run)
 
@@ -274,6 +302,8 @@ def simulate(
     if on_overflow not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_overflow must be 'warn', 'raise' or 'ignore'; got {on_overflow!r}")
     check_positive("record.max_rate", record.max_rate)
+    if record.spike_format not in ("auto", "bitmask", "events"):
+        raise ValueError(f"record.spike_format must be 'auto', 'bitmask' or 'events'; got {record.spike_format!r}")
     check_positive("chunk_duration", chunk_duration)
     n_steps = steps_of("duration", duration, net.dt)
     period_steps = steps_of("record.period", record.period, net.dt)
@@ -302,8 +332,12 @@ def simulate(
         "state": {p: {f: _indices(net, p, ix) for f, ix in fields.items()} for p, fields in record.state.items()},
     }
     chunk_time = chunk_periods * period_steps * net.dt
-    capacity = {
-        p: max(64, int(math.ceil(record.max_rate * chunk_time * len(ix) * b))) for p, ix in indices["spikes"].items()
+    chunk_steps = chunk_periods * period_steps
+    capacity = {  # event buffers for recordings too large for bit masks
+        p: max(64, int(math.ceil(record.max_rate * chunk_time * len(ix) * b)))
+        for p, ix in indices["spikes"].items()
+        if record.spike_format == "events"
+        or (record.spike_format == "auto" and chunk_steps * b * 4 * ((len(ix) + 31) // 32) > BITMASK_LIMIT)
     }
     runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity)
 
@@ -315,8 +349,14 @@ def simulate(
     overflow = {p: 0 for p in indices["spikes"]}
     counts_parts = {p: [] for p in indices["counts"]}
     state_parts = {p: {f: [] for f in fields} for p, fields in indices["state"].items()}
+    first_step = int(state.step)
     for _ in range(total_periods // chunk_periods):
-        state, events, counts, samples = runner(structure, params, state, member_keys)
+        state, events, counts, samples, masks = runner(structure, params, state, member_keys)
+        for p, words in masks.items():
+            words = np.asarray(words).reshape(chunk_steps, b, -1)
+            step, member, neuron = unpack_spikes(words, len(indices["spikes"][p]))
+            spikes_parts[p].append((member, step.astype(np.int64) + first_step, neuron))
+        first_step += chunk_steps
         for p, ev in events.items():
             count = int(ev.count)
             gid = np.asarray(ev.gid)[:count]  # slice on the host: a device slice per count would compile each time

@@ -112,7 +112,7 @@ def test_recording_overflow_is_reported():
     net = small_coba()
     params = broadcast_params(net.default_params(), 1)
     state = coba_initial_state(net, params, jax.random.key(1), 1)
-    rec = Record(spikes={"E": None}, max_rate=0.5)
+    rec = Record(spikes={"E": None}, max_rate=0.5, spike_format="events")
     with pytest.warns(RuntimeWarning, match="overflowed"):
         res = simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=rec)
     assert res.spikes["E"].overflow > 0
@@ -120,8 +120,30 @@ def test_recording_overflow_is_reported():
         simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=rec, on_overflow="raise")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ok = simulate(net, 0.1, jax.random.key(0), params=params, state=state, record=Record(spikes={"E": None}))
+        ok = simulate(net, 0.1, jax.random.key(0), params=params, state=state,
+                      record=Record(spikes={"E": None}, spike_format="events"))
     assert ok.spikes["E"].overflow == 0
+
+
+def test_bitmask_and_event_recordings_agree():
+    """Both spike formats give the same events, over several chunks and a batch, for all neurons and
+    for a chosen subset (neuron ids index the recorded list)."""
+    net = small_coba()
+    params = broadcast_params(net.default_params(), 3)
+    state = coba_initial_state(net, params, jax.random.key(1), 3)
+    subset = [5, 0, 33, 17]
+    results = {
+        fmt: simulate(net, 0.06, jax.random.key(0), params=params, state=state, chunk_duration=0.02,
+                      record=Record(spikes={"E": None, "I": subset}, spike_format=fmt))
+        for fmt in ("bitmask", "events")
+    }
+    for pop in ("E", "I"):
+        a, b = results["bitmask"].spikes[pop], results["events"].spikes[pop]
+        assert a.step.size > (100 if pop == "E" else 5)
+        for field in ("member", "step", "neuron"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    with pytest.raises(ValueError, match="spike_format"):
+        simulate(net, 0.01, jax.random.key(0), record=Record(spikes={"E": None}, spike_format="dense"))
 
 
 def test_time_varying_current_and_state_samples():

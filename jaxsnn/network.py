@@ -182,7 +182,8 @@ class Network:
         propagation: ``"events"`` (event-driven spike buffers), ``"dense"`` (matrix products; small
             networks, differentiable through spikes) or ``"auto"`` (dense below
             ``DENSE_PAIR_LIMIT`` pre x post pairs).
-        block: spikes per iteration of the event-driven loop (tuning knob; 16 to 64 work well).
+        block: spikes per iteration of the event-driven loops (a tuning knob), or None: chosen from the
+            batch size by :func:`default_block` (8 for one network, up to 64 for batches of 8 or more).
     """
 
     dt: float
@@ -191,12 +192,13 @@ class Network:
     poisson_inputs: tuple[PoissonInput, ...] = ()
     currents: tuple[CurrentInput, ...] = ()
     propagation: str = "auto"
-    block: int = 16
+    block: int | None = None
 
     def __post_init__(self):
         check_positive("dt", self.dt)
         check_choice("propagation", self.propagation, PROPAGATION_MODES)
-        check_int("block", self.block, minimum=1)
+        if self.block is not None:
+            check_int("block", self.block, minimum=1)
         names = [p.name for p in self.populations]
         if len(set(names)) != len(names):
             raise ValueError(f"population names must be unique; got {names}")
@@ -326,6 +328,13 @@ def batch_size_of(params: NetworkParams) -> int:
     return sizes.pop()
 
 
+def default_block(batch: int) -> int:
+    """Spikes per event-loop turn for a batch of ``batch`` networks: a loop turn costs a fixed
+    overhead plus its padded rows, so few spikes per step (one network: ~8 in COBA) want small blocks
+    and batches want large ones (measured on COBA: 8 best for one network, 64 for 16)."""
+    return int(min(64, 8 * batch))
+
+
 #: Key of the fused event structure in ``Network.structure()``.
 FUSED_KEY = ":fused"
 
@@ -410,7 +419,8 @@ def _propagate(
             mats = mats.at[:, conn.pre, conn.post].add(weights)
             return deliver_dense(spikes, structure, mats)
         return deliver_dense(spikes, structure, weights)
-    return deliver_events(index if index is not None else index_spikes(spikes), structure, weights, batch, block=net.block,
+    return deliver_events(index if index is not None else index_spikes(spikes), structure, weights, batch,
+                          block=net.block or default_block(batch),
                           pre_scale=efficacy)
 
 
@@ -465,7 +475,8 @@ def network_step(
         pre = jnp.concatenate(
             [delayed(name, d) if kind == "population" else sources[name] for kind, name, d, _ in layout.sources], axis=1
         )
-        acc = deliver_fused(index_spikes(pre), structure[FUSED_KEY], jnp.stack(columns, axis=1), batch, block=net.block)
+        acc = deliver_fused(index_spikes(pre), structure[FUSED_KEY], jnp.stack(columns, axis=1), batch,
+                            block=net.block or default_block(batch))
         for (receptor, pop), first in layout.targets.items():
             size = net.population(pop).size
             targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]

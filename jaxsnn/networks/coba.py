@@ -31,7 +31,7 @@ def coba_network(
     dt: float = 1e-4,
     neuron: COBALIF | None = None,
     propagation: str = "events",
-    block: int = 16,
+    block: int | None = None,
 ) -> Network:
     """Build the COBA network; ``key`` fixes the connectivity.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -122,8 +123,11 @@ class _Programs:
         self.capacity = capacity
         del window_steps
 
+        use_kernel = uses_synapse_kernel(cfg)
+        self.use_kernel = use_kernel
+
         def step(rule, r_ext, decays, uniforms, conns, state):
-            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block)
+            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block, use_kernel)
 
         def run_steps(body, carry, first_step, n_steps, rule_keys):
             """``carry = body(carry, uniforms)`` for ``n_steps`` steps, the external random numbers
@@ -177,6 +181,28 @@ class _Programs:
             return jax.vmap(lambda a, s: finalize_metrics(a, s, w_max=cfg.w_max, sample_times=sample_times))(acc, samples)
 
         self.finalize = finalize
+
+
+_KERNEL_WARNED: set[str] = set()
+
+
+def uses_synapse_kernel(cfg: FSBIConfig) -> bool:
+    """Whether ``cfg`` runs its synaptic events in the compiled CPU kernel (see ``synapse_kernel``)."""
+    if cfg.task != "polynomial" or cfg.synapse_kernel == "xla":
+        return False
+    if cfg.synapse_kernel == "auto" and jax.default_backend() != "cpu":
+        return False
+    from .kernel import available
+
+    ok, reason = available()
+    if not ok:
+        if cfg.synapse_kernel == "cpu":
+            raise ValueError(f"synapse_kernel='cpu' asked for, but the kernel is not available: {reason}")
+        if reason not in _KERNEL_WARNED:
+            _KERNEL_WARNED.add(reason)
+            warnings.warn(f"fSBI synapse kernel not available, using XLA ops (slower): {reason}", RuntimeWarning,
+                          stacklevel=3)
+    return ok
 
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:

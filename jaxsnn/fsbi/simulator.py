@@ -326,7 +326,7 @@ def _mlp_updates(cfg: FSBIConfig, rule: MLPRule, traces: dict[str, Array], post_
 def synapses_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, decays: dict[str, Array],
     weights: dict[str, Array], traces: dict[str, Array], neurons: dict[str, Any], arrived: dict[str, Array],
-    spikes: dict[str, Array], sources: Array, block: int,
+    spikes: dict[str, Array], sources: Array, block: int, use_kernel: bool = False,
 ) -> tuple[dict[str, tuple[Array, Array]], dict[str, Array], dict[str, Array]]:
     """Steps 3–5 of the module docstring for a batch: transmit ``arrived`` spikes (``[R, n]`` per
     population, emitted ``delay`` ago) and external ``sources`` ``[R, n_ext]``, apply on-pre then
@@ -336,6 +336,12 @@ def synapses_step(
     """
     cfg = structure.config
     batch = sources.shape[0]
+    if use_kernel:  # polynomial rules: steps 3-4 in the compiled CPU kernel (jaxsnn.fsbi.kernel)
+        from .kernel import polynomial_synapses
+
+        pending, weights = polynomial_synapses(conns, rule, cfg.eta, cfg.w_max, cfg.w_ext, weights, traces,
+                                               arrived, spikes, sources)
+        return pending, weights, _new_traces(cfg, decays, traces, arrived, spikes)
     arrived_index = {p: index_spikes(arrived[p]) for p in ("E", "I")}
     spike_index = {p: index_spikes(spikes[p]) for p in ("E", "I")}
     static_w = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
@@ -365,17 +371,23 @@ def synapses_step(
     for name in cfg.plastic:
         _, post = PROJECTION_ENDS[name]
         weights[name] = update_post(spike_index[post], conns[name], weights[name], batch, block, updates[name][1])
+    return pending, weights, _new_traces(cfg, decays, traces, arrived, spikes)
+
+
+def _new_traces(cfg: FSBIConfig, decays: dict[str, Array], traces: dict[str, Array], arrived: dict[str, Array],
+                spikes: dict[str, Array]) -> dict[str, Array]:
+    """Step 5: presynaptic traces +1 for arrivals, postsynaptic traces +1 for spikes, then decay."""
     new_traces = {}
     for name, (pop, side) in trace_names(cfg).items():
         events = arrived[pop] if side == "pre" else spikes[pop]
         new_traces[name] = (traces[name] + events) * decays[name][:, None]
-    return pending, weights, new_traces
+    return new_traces
 
 
 
 def fsbi_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, r_ext: Array, decays: dict[str, Array],
-    ext_uniforms: Array, state: FSBIState, block: int,
+    ext_uniforms: Array, state: FSBIState, block: int, use_kernel: bool = False,
 ) -> tuple[FSBIState, dict[str, Array]]:
     """Advance ``R`` rules by one step (see the module docstring), with ``ext_uniforms`` ``[R, capacity]``
     the step's random numbers for the external sources (:func:`external_uniforms`). Returns the state
@@ -409,7 +421,7 @@ def fsbi_step(
     sources, ext_over = jax.vmap(lambda u, r: external_spikes(u, r, cfg.n_ext, dt))(ext_uniforms, r_ext)
     pending, weights, traces = synapses_step(
         structure, conns, rule, decays, state.weights, state.traces, neurons, arrived, spikes,
-        sources * alive[:, None], block)
+        sources * alive[:, None], block, use_kernel)
 
     new_state = FSBIState(
         neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces, rate_guard=guard,

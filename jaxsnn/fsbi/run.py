@@ -7,7 +7,7 @@ import threading
 import time
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -40,6 +40,8 @@ class FSBIResult:
     weights: projection -> (sample times ``[S]`` in s, values ``[R, S, n_monitored]``).
     spikes: with ``record_spikes``: "E"/"I" -> list over rules of (times in s, neuron ids).
     wall_s: wall-clock time of the call (s). config: the configuration used.
+    phase_s: wall and process CPU seconds of the plastic phase and of the recorded window
+    (``plastic_wall``, ``plastic_cpu``, ``window_wall``, ``window_cpu``; compilation included).
     """
 
     theta: np.ndarray
@@ -50,6 +52,7 @@ class FSBIResult:
     spikes: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None
     wall_s: float
     config: FSBIConfig
+    phase_s: dict[str, float] = field(default_factory=dict)
 
 
 _STRUCTURES: dict[tuple[FSBIConfig, int], FSBIStructure] = {}
@@ -177,8 +180,16 @@ class _Programs:
 
         self.record = jax.jit(record)
 
+        # compiled once: run op by op, the metrics of a batch took seconds per call
+        finalize_compiled = {}
+
         def finalize(acc, samples, sample_times):
-            return jax.vmap(lambda a, s: finalize_metrics(a, s, w_max=cfg.w_max, sample_times=sample_times))(acc, samples)
+            key = np.asarray(sample_times, np.float64).tobytes()
+            if key not in finalize_compiled:
+                times = np.asarray(sample_times, np.float64)
+                finalize_compiled[key] = jax.jit(lambda acc, samples: jax.vmap(
+                    lambda a, s: finalize_metrics(a, s, w_max=cfg.w_max, sample_times=times))(acc, samples))
+            return finalize_compiled[key](acc, samples)
 
         self.finalize = finalize
 
@@ -269,6 +280,7 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     pre_steps = programs.window_start
     chunk = _largest_divisor_at_most(pre_steps, max(1, steps_of("chunk_duration", round(config.chunk_duration / config.dt) * config.dt, config.dt))) if pre_steps else 0
     done = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     while done < pre_steps and bool(np.any(np.asarray(state.alive))):
         state = programs.advance(rule, r_ext, decays, rule_keys, conns, state, chunk)
         done += chunk
@@ -277,6 +289,8 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     if done < pre_steps:  # every rule stopped: fast-forward the clock, nothing else changes
         state = state._replace(step=jnp.int32(pre_steps))
 
+    phase_s = {"plastic_wall": time.perf_counter() - wall0, "plastic_cpu": time.process_time() - cpu0}
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
     acc = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_rules,) + x.shape), acc0)
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
@@ -293,6 +307,7 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
         if progress:
             print(f"  t = {float(state.step) * config.dt:6.1f} s (recording), "
                   f"{int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
+    phase_s.update(window_wall=time.perf_counter() - wall0, window_cpu=time.process_time() - cpu0)
     weight_values = {k: _window_samples([p[k] for p in samples_parts], n_rules, n_periods, len(v))
                      for k, v in structure.monitored.items()}
     sample_times = config.record_start + period * np.arange(n_periods)
@@ -320,4 +335,5 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
         spikes=spikes,
         wall_s=time.perf_counter() - t0,
         config=config,
+        phase_s=phase_s,
     )

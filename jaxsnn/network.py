@@ -335,6 +335,9 @@ def default_block(batch: int) -> int:
     return int(min(64, 8 * batch))
 
 
+#: Largest padded size of the fused ELL, in multiples of its synapse count.
+FUSED_PADDING_LIMIT = 3
+
 #: Key of the fused event structure in ``Network.structure()``.
 FUSED_KEY = ":fused"
 
@@ -343,8 +346,9 @@ FUSED_KEY = ":fused"
 class FusedLayout:
     """How the fusable projections of a network map onto one :class:`FusedProjections`.
 
-    Fusable: event-driven, no short-term plasticity, one declared weight for all synapses (a scalar
-    per member). ``sources``: the presynaptic segments in row order, each ``(kind, name, delay, size)``
+    Fusable: recurrent projections that are event-driven, without short-term plasticity, with one
+    declared weight for all synapses (a scalar per member); the fused ELL is used only while its
+    padded size stays within ``FUSED_PADDING_LIMIT`` times the synapse count. ``sources``: the presynaptic segments in row order, each ``(kind, name, delay, size)``
     with kind ``"population"`` (spikes emitted ``delay`` steps ago) or ``"input"`` (a Poisson pool);
     ``targets``: ``(receptor, population) -> first code``; ``weight_names``: the weight table's columns.
     """
@@ -365,11 +369,8 @@ def _fusable(net: Network) -> list[tuple[str, tuple, str, str, Connectivity]]:
         if proj.stp is None and np.ndim(proj.weight) == 0 and not net.uses_dense(proj.connectivity):
             source = ("population", proj.pre, net.delay_steps(proj), proj.connectivity.n_pre)
             items.append((proj.name, source, proj.receptor, proj.post, proj.connectivity))
-    for inp in net.poisson_inputs:
-        for t in inp.targets:
-            if np.ndim(t.weight) == 0 and not net.uses_dense(t.connectivity):
-                source = ("input", inp.name, 0, inp.n_sources)
-                items.append((f"{inp.name}/{t.post}", source, t.receptor, t.post, t.connectivity))
+    # Poisson pools stay out: one ELL has one row width, and a densely connected pool would pad every
+    # recurrent row to its width
     return items
 
 
@@ -398,6 +399,9 @@ def fused_layout(net: Network) -> FusedLayout | None:
         from .connectivity import _ell
 
         out_code, out_projection = _ell(rows, codes, n_rows, n_codes, len(items), projection)
+        if out_code.size > FUSED_PADDING_LIMIT * max(rows.size, 1) + out_code.shape[1]:
+            _FUSED[net] = None  # rows too unequal: one loop per projection is cheaper
+            return None
         with jax.ensure_compile_time_eval():  # concrete arrays even when first built inside a trace
             fused = FusedProjections(n_rows, n_codes, jnp.asarray(out_code), jnp.asarray(out_projection))
         layout = FusedLayout(tuple(sources), targets, tuple(item[0] for item in items), fused)

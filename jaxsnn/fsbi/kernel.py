@@ -17,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -40,19 +42,25 @@ def _cache_dir() -> Path:
 
 
 def _build() -> Path:
-    """Compile the kernel (once per source, flags and jaxlib version) and return the library path."""
+    """Compile the kernel (once per source, flags, jaxlib version, architecture and compiler) and return the library path."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     if compiler is None:
         raise RuntimeError("no C++ compiler found (set CXX or install g++)")
+    command = shlex.split(compiler)
     include = jax.ffi.include_dir()
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode() + jax.__version__.encode()).hexdigest()[:16]
+    import jaxlib
+
+    # the headers come from jaxlib; the library is specific to this machine's architecture and compiler
+    identity = [SOURCE.read_bytes(), " ".join(_FLAGS).encode(), jaxlib.__version__.encode(),
+                platform.machine().encode(), compiler.encode()]
+    digest = hashlib.sha256(b"\0".join(identity)).hexdigest()[:16]
     library = _cache_dir() / f"polynomial_synapses-{digest}.so"
     if library.exists():
         return library
     library.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=library.parent) as tmp:
         built = Path(tmp) / library.name
-        run = subprocess.run([compiler, *_FLAGS, f"-I{include}", str(SOURCE), "-o", str(built)],
+        run = subprocess.run([*command, *_FLAGS, f"-I{include}", str(SOURCE), "-o", str(built)],
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise RuntimeError(f"compiling {SOURCE.name} failed:\n{run.stderr[-2000:]}")
@@ -98,6 +106,16 @@ def polynomial_synapses(
     operands += [conns["ext_e"].out_post, conns["ext_i"].out_post]
     r, n_e = operands[0].shape
     n_i = operands[1].shape[1]
+    # the kernel reads raw buffers: check what it assumes
+    for name in ("alpha", "beta", "gamma", "kappa"):
+        if jnp.shape(getattr(rule, name)) != (r, 4):
+            raise ValueError(f"rule.{name} must have shape [{r}, 4] (one row per rule); got {list(jnp.shape(getattr(rule, name)))}")
+    for p in PROJECTIONS:
+        if weights[p].ndim != 2 or weights[p].shape[0] != r:
+            raise ValueError(f"weights[{p!r}] must have shape [{r}, n_synapses]; got {list(weights[p].shape)}")
+    for x in operands[first_weight + 4:]:
+        if x.dtype != jnp.int32:
+            raise ValueError(f"connectivity index arrays must be int32 for the kernel; got {x.dtype}")
     results = [jax.ShapeDtypeStruct((r, n), jnp.float32) for n in (n_e, n_e, n_i, n_i)]
     results += [jax.ShapeDtypeStruct(weights[p].shape, jnp.float32) for p in PROJECTIONS]
     call = jax.ffi.ffi_call(TARGET, results, input_output_aliases={first_weight + k: 4 + k for k in range(4)},

@@ -201,7 +201,10 @@ def uses_synapse_kernel(cfg: FSBIConfig) -> bool:
     """Whether ``cfg`` runs its synaptic events in the compiled CPU kernel (see ``synapse_kernel``)."""
     if cfg.task != "polynomial" or cfg.synapse_kernel == "xla":
         return False
-    if cfg.synapse_kernel == "auto" and jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu":
+        if cfg.synapse_kernel == "cpu":
+            raise ValueError(f"synapse_kernel='cpu' runs on the CPU backend only; the default backend is "
+                             f"{jax.default_backend()!r} (use 'auto' or 'xla')")
         return False
     from .kernel import available
 
@@ -254,6 +257,10 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     structure = get_structure(config, seed)
     # the network's structure is shared; the rest of the config (durations, ...) may differ per call
     structure = FSBIStructure(config, structure.conns, structure.monitored) if structure.config != config else structure
+    largest = max(max(c.n_synapses, c.n_pre, c.n_post) for c in structure.conns.values())
+    if n_rules * (largest + 1) >= 2**31 - 1:  # flat batch indices are int32
+        raise ValueError(f"{n_rules} rules x {largest} synapses exceed the int32 index range; "
+                         f"simulate at most {(2**31 - 2) // (largest + 1)} rules per call")
     block = config.block or _default_block(n_rules)
     ext_capacity = config.ext_capacity or default_ext_capacity(config, float(theta[:, -1].max()))
     period = config.weight_sample_period

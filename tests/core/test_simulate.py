@@ -172,3 +172,48 @@ def test_time_varying_current_and_state_samples():
 def test_bad_input_raises_value_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_fused_delivery_equals_one_loop_per_projection():
+    """The fused event loop (all scalar-weight recurrent projections at once) gives the same spikes as
+    one loop per projection, with several delays, per-member weights and a projection given
+    per-synapse weights at run time (which then leaves the fused loop)."""
+    from jaxsnn.network import FUSED_KEY, Projection, fused_layout
+
+    base = small_coba()
+    projections = tuple(
+        Projection(p.name, p.pre, p.post, p.connectivity, p.weight, p.receptor, delay=(1 + i) * base.dt)
+        for i, p in enumerate(base.projections)
+    )
+    net = Network(base.dt, base.populations, projections, propagation="events")
+    layout = fused_layout(net)
+    assert layout is not None and len(layout.weight_names) == 4 and len(layout.sources) == 4
+    params = broadcast_params(net.default_params(), 2)
+    weights = dict(params.weights)
+    weights["EE"] = jnp.array([0.3, 0.2])
+    n_syn = net.projections[3].connectivity.n_synapses
+    weights["II"] = jnp.stack([jnp.full((n_syn,), 3.0), jnp.linspace(2.0, 4.0, n_syn)])  # per synapse
+    params = params._replace(weights=weights)
+    state = coba_initial_state(net, params, jax.random.key(1), 2)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(5), i))(jnp.arange(2))
+    fused_structure = net.structure()
+    separate_structure = {k: v for k, v in fused_structure.items() if k != FUSED_KEY}
+    (a, ca), (b, cb) = (integrate(net, params, state, keys, 400, s) for s in (fused_structure, separate_structure))
+    assert float(ca["E"].sum()) > 100
+    for pop in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(ca[pop]), np.asarray(cb[pop]))
+        np.testing.assert_allclose(np.asarray(a.neurons[pop].v), np.asarray(b.neurons[pop].v), rtol=1e-6, atol=1e-9)
+
+
+def test_fusion_is_skipped_when_rows_are_very_unequal():
+    """One ELL has one row width: a population with far more targets per neuron than the others
+    would pad every row, so such a network keeps one loop per projection."""
+    from jaxsnn.network import Projection, fused_layout
+
+    key = jax.random.key(0)
+    pops = (Population("A", 50, LIF()), Population("B", 200, LIF()))
+    dense = Projection("AB", "A", "B", C.bernoulli(key, 50, 200, 0.9), 0.1)  # ~180 targets per A neuron
+    sparse = Projection("BA", "B", "A", C.bernoulli(key, 200, 50, 0.01), 0.1)  # ~0.5 per B neuron
+    assert fused_layout(Network(1e-4, pops, (dense, sparse), propagation="events")) is None
+    assert fused_layout(Network(1e-4, pops, (sparse, Projection("BB", "B", "B", C.bernoulli(key, 200, 200, 0.02), 0.1)),
+                                propagation="events")) is not None

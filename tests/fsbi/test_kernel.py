@@ -87,3 +87,14 @@ def test_unavailable_kernel_falls_back_or_raises(monkeypatch):
     assert fsbi_run.uses_synapse_kernel(make_config("mlp", synapse_kernel="auto")) is False
     with pytest.raises(ValueError, match="synapse_kernel"):
         make_config("polynomial", synapse_kernel="gpu")
+
+
+@needs_kernel
+def test_kernel_rejects_what_it_cannot_read():
+    structure, rule, weights, traces, arrived, spikes, sources = random_step_inputs(0)
+    one_rule = rule._replace(alpha=rule.alpha[:1])
+    with pytest.raises(ValueError, match="rule.alpha"):
+        kernel.polynomial_synapses(structure.conns, one_rule, 0.01, 20.0, 0.075, weights, traces, arrived, spikes, sources)
+    with pytest.raises(ValueError, match="weights"):
+        kernel.polynomial_synapses(structure.conns, rule, 0.01, 20.0, 0.075, {**weights, "ee": weights["ee"][0]}, traces,
+                                   arrived, spikes, sources)

@@ -44,11 +44,14 @@ inline float clip(float w, float w_max) { return std::min(std::max(w, 0.0f), w_m
 // (+0.0f is all zero bits; spike masks hold only 0 and 1).
 template <typename Visit>
 inline void for_each_spike(const float* x, int64_t n, Visit visit) {
-  const uint32_t* bits = reinterpret_cast<const uint32_t*>(x);
   int64_t j = 0;
   for (; j + 16 <= n; j += 16) {
     uint32_t any = 0;
-    for (int k = 0; k < 16; ++k) any |= bits[j + k];
+    for (int k = 0; k < 16; ++k) {
+      uint32_t word;  // the float's bits, read without breaking strict aliasing
+      std::memcpy(&word, x + j + k, sizeof word);
+      any |= word;
+    }
     if (any == 0) continue;
     for (int k = 0; k < 16; ++k)
       if (x[j + k] != 0.0f) visit(j + k);

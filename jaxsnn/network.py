@@ -31,7 +31,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._validation import check_choice, check_int, check_positive, check_shape
-from .connectivity import Connectivity
+from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
 from .propagation import FusedProjections, SpikeIndex, deliver_dense, deliver_events, deliver_fused, index_spikes
 from .stp import STPParams, STPState, stp_on_spike
@@ -348,12 +348,13 @@ class FusedLayout:
 
     Fusable: recurrent projections that are event-driven, without short-term plasticity, with one
     declared weight for all synapses (a scalar per member); the fused ELL is used only while its
-    padded size stays within ``FUSED_PADDING_LIMIT`` times the synapse count. ``sources``: the presynaptic segments in row order, each ``(kind, name, delay, size)``
-    with kind ``"population"`` (spikes emitted ``delay`` steps ago) or ``"input"`` (a Poisson pool);
-    ``targets``: ``(receptor, population) -> first code``; ``weight_names``: the weight table's columns.
+    padded size stays within ``FUSED_PADDING_LIMIT`` times the synapse count. ``sources``: the
+    presynaptic segments in row order, each ``(population, delay, size)`` (spikes emitted ``delay``
+    steps ago); ``targets``: ``(receptor, population) -> first code``; ``weight_names``: the weight
+    table's columns.
     """
 
-    sources: tuple[tuple[str, str, int, int], ...]
+    sources: tuple[tuple[str, int, int], ...]
     targets: dict[tuple[str, str], int]
     weight_names: tuple[str, ...]
     fused: FusedProjections
@@ -367,7 +368,7 @@ def _fusable(net: Network) -> list[tuple[str, tuple, str, str, Connectivity]]:
     items = []
     for proj in net.projections:
         if proj.stp is None and np.ndim(proj.weight) == 0 and not net.uses_dense(proj.connectivity):
-            source = ("population", proj.pre, net.delay_steps(proj), proj.connectivity.n_pre)
+            source = (proj.pre, net.delay_steps(proj), proj.connectivity.n_pre)
             items.append((proj.name, source, proj.receptor, proj.post, proj.connectivity))
     # Poisson pools stay out: one ELL has one row width, and a densely connected pool would pad every
     # recurrent row to its width
@@ -384,27 +385,24 @@ def fused_layout(net: Network) -> FusedLayout | None:
         sources, row_offset, targets, n_codes = [], {}, {}, 0
         for _, source, receptor, post, _ in items:
             if source not in row_offset:
-                row_offset[source] = sum(s[3] for s in sources)
+                row_offset[source] = sum(s[2] for s in sources)
                 sources.append(source)
             if (receptor, post) not in targets:
                 targets[receptor, post] = n_codes
                 n_codes += net.population(post).size
-        n_rows = sum(s[3] for s in sources)
+        n_rows = sum(s[2] for s in sources)
         rows, codes, projection = [], [], []
         for j, (_, source, receptor, post, conn) in enumerate(items):
             rows.append(np.asarray(conn.pre) + row_offset[source])
             codes.append(np.asarray(conn.post) + targets[receptor, post])
             projection.append(np.full(conn.n_synapses, j, np.int32))
         rows, codes, projection = (np.concatenate(x).astype(np.int32) for x in (rows, codes, projection))
-        from .connectivity import _ell
-
         out_code, out_projection = _ell(rows, codes, n_rows, n_codes, len(items), projection)
-        if out_code.size > FUSED_PADDING_LIMIT * max(rows.size, 1) + out_code.shape[1]:
-            _FUSED[net] = None  # rows too unequal: one loop per projection is cheaper
-            return None
-        with jax.ensure_compile_time_eval():  # concrete arrays even when first built inside a trace
-            fused = FusedProjections(n_rows, n_codes, jnp.asarray(out_code), jnp.asarray(out_projection))
-        layout = FusedLayout(tuple(sources), targets, tuple(item[0] for item in items), fused)
+        # rows too unequal (one padded width for all): one loop per projection is cheaper
+        if out_code.size <= FUSED_PADDING_LIMIT * max(rows.size, 1) + out_code.shape[1]:
+            with jax.ensure_compile_time_eval():  # concrete arrays even when first built inside a trace
+                fused = FusedProjections(n_rows, n_codes, jnp.asarray(out_code), jnp.asarray(out_projection))
+            layout = FusedLayout(tuple(sources), targets, tuple(item[0] for item in items), fused)
     _FUSED[net] = layout
     return layout
 
@@ -476,42 +474,39 @@ def network_step(
             else:
                 columns.append(jnp.zeros((batch,), jnp.float32))
                 separate.add(name)
-        pre = jnp.concatenate(
-            [delayed(name, d) if kind == "population" else sources[name] for kind, name, d, _ in layout.sources], axis=1
-        )
+        pre = jnp.concatenate([delayed(pop, d) for pop, d, _ in layout.sources], axis=1)
         acc = deliver_fused(index_spikes(pre), structure[FUSED_KEY], jnp.stack(columns, axis=1), batch,
                             block=net.block or default_block(batch))
         for (receptor, pop), first in layout.targets.items():
             size = net.population(pop).size
             targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]
 
-    indexed: dict[int, SpikeIndex] = {}  # one spike index per presynaptic array
+    indexed: dict[Any, SpikeIndex] = {}  # one spike index per presynaptic array: (population, delay) or input
 
-    def index_of(x: Array) -> SpikeIndex:
-        if id(x) not in indexed:
-            indexed[id(x)] = index_spikes(x)
-        return indexed[id(x)]
+    def index_of(key: Any, x: Array) -> SpikeIndex:
+        if key not in indexed:
+            indexed[key] = index_spikes(x)
+        return indexed[key]
 
     new_stp: dict[str, STPState] = {}
     for proj in net.projections:
         if proj.name in fused_names and proj.name not in separate:
             continue
-        spikes_in = delayed(proj.pre, net.delay_steps(proj))
+        d = net.delay_steps(proj)
+        spikes_in = delayed(proj.pre, d)
         efficacy = None
         if proj.stp is not None:
             new_stp[proj.name], efficacy = jax.vmap(lambda p, s, x: stp_on_spike(p, s, x, dt))(
                 params.stp[proj.name], state.stp[proj.name], spikes_in
             )
-        inc = _propagate(net, proj.connectivity, structure[proj.name], spikes_in, index_of(spikes_in),
+        inc = _propagate(net, proj.connectivity, structure[proj.name], spikes_in, index_of((proj.pre, d), spikes_in),
                          params.weights[proj.name], batch, efficacy)
         targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
     for inp in net.poisson_inputs:
         for t in inp.targets:
             name = f"{inp.name}/{t.post}"
-            if name in fused_names and name not in separate:
-                continue
             x = sources[inp.name]
-            inc = _propagate(net, t.connectivity, structure[name], x, index_of(x), params.weights[name], batch)
+            inc = _propagate(net, t.connectivity, structure[name], x, index_of(inp.name, x), params.weights[name], batch)
             targets[t.receptor][t.post] = targets[t.receptor][t.post] + inc
     t_now = state.step.astype(jnp.float32) * dt
     for cur in net.currents:

@@ -69,6 +69,31 @@ def spike_ids(index: SpikeIndex, ranks: Array) -> Array:
     return jnp.where(ranks < index.count, word * WORD + position, index.size).astype(jnp.int32)
 
 
+def members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]:
+    """Split global ids ``b * n_rows + j`` into (member ``b``, row ``j``), sending padding ids
+    (``>= batch * n_rows``) to member 0 and the padding row ``n_rows``.
+
+    The result is materialised (optimisation barrier): otherwise XLA fuses the rank search of
+    :func:`spike_ids` into every consumer and recomputes it for each of the block x degree synapses.
+    """
+    is_pad = gid >= batch * n_rows
+    return jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
+
+
+def walk_spike_blocks(index: SpikeIndex, block: int, body, carry):
+    """``carry = body(i, gid, carry)`` for the blocks ``i = 0, 1, ...`` of ``block`` spikes of the step
+    (``gid``: ``[block]`` global ids in increasing order, padded with ``index.size``), as a loop whose
+    number of turns is the step's spike count over ``block``. Returns the final carry."""
+    offsets = jnp.arange(block, dtype=jnp.int32)
+    n_blocks = (index.count + block - 1) // block
+
+    def turn(state):
+        i, carry = state
+        return i + 1, body(i, spike_ids(index, i * block + offsets), carry)
+
+    return jax.lax.while_loop(lambda state: state[0] < n_blocks, turn, (jnp.int32(0), carry))[1]
+
+
 def deliver_events(
     index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
 ) -> Array:
@@ -88,18 +113,13 @@ def deliver_events(
     per_synapse = weights.ndim == 2
     flat_weights = weights.reshape(-1)
     flat_scale = None if pre_scale is None else pre_scale.reshape(-1)
-    offsets = jnp.arange(block, dtype=jnp.int32)
 
     # Padding entries (target n_post) are sent out of range and dropped by the scatter: pointing
     # them all at one dummy slot serialises the adds on that address (4x slower on CPU).
     out_of_range = jnp.int32(batch * n_post)
 
-    def body(carry):
-        i, acc = carry
-        gid = spike_ids(index, i * block + offsets)
-        is_pad = gid >= batch * n_pre
-        member = jnp.where(is_pad, 0, gid // n_pre)
-        pre = jnp.where(is_pad, n_pre, gid % n_pre)
+    def body(i, gid, acc):
+        member, pre = members_and_rows(gid, n_pre, batch)
         local = conn.out_post[pre]  # [block, k]
         targets = jnp.where(local < n_post, local + (member * n_post)[:, None], out_of_range)
         if per_synapse:
@@ -109,12 +129,9 @@ def deliver_events(
             w = jnp.broadcast_to(flat_weights[member][:, None], targets.shape)
         if flat_scale is not None:
             w = w * flat_scale.at[gid].get(mode="fill", fill_value=0.0)[:, None]
-        return i + 1, acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
+        return acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
 
-    n_blocks = (index.count + block - 1) // block
-    _, acc = jax.lax.while_loop(
-        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * n_post,), jnp.float32))
-    )
+    acc = walk_spike_blocks(index, block, body, jnp.zeros((batch * n_post,), jnp.float32))
     return acc.reshape(batch, n_post)
 
 
@@ -158,22 +175,14 @@ def deliver_fused(index: SpikeIndex, fused: FusedProjections, weight_table: Arra
     n_projections = weight_table.shape[1]
     # one padding column holding zero, addressed by padding entries
     flat_table = jnp.pad(weight_table, ((0, 0), (0, 1))).reshape(-1)
-    offsets = jnp.arange(block, dtype=jnp.int32)
     out_of_range = jnp.int32(batch * n_codes)
 
-    def body(carry):
-        i, acc = carry
-        gid = spike_ids(index, i * block + offsets)
-        is_pad = gid >= batch * n_rows
-        # materialised once per spike: otherwise XLA recomputes the rank search for every synapse
-        member, row = jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
+    def body(i, gid, acc):
+        member, row = members_and_rows(gid, n_rows, batch)
         code = fused.out_code[row]  # [block, k]
         targets = jnp.where(code < n_codes, code + (member * n_codes)[:, None], out_of_range)
         w = flat_table[member[:, None] * (n_projections + 1) + fused.out_projection[row]]
-        return i + 1, acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
+        return acc.at[targets.reshape(-1)].add(w.reshape(-1), mode="drop")
 
-    n_blocks = (index.count + block - 1) // block
-    _, acc = jax.lax.while_loop(
-        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * n_codes,), jnp.float32))
-    )
+    acc = walk_spike_blocks(index, block, body, jnp.zeros((batch * n_codes,), jnp.float32))
     return acc.reshape(batch, n_codes)

@@ -22,7 +22,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._validation import check_positive, steps_of
-from .propagation import index_spikes, spike_ids
+from .propagation import index_spikes, walk_spike_blocks
 from .network import Network, NetworkParams, NetworkState, batch_size_of, broadcast_params, network_step
 
 
@@ -172,18 +172,15 @@ def write_events(buf: EventBuffer, spikes: Array, step: Array, capacity: int) ->
     """Append this step's spikes ``[B, n_rec]`` to the buffer, one block of 32 spikes per loop turn
     (cost proportional to the step's spikes)."""
     index = index_spikes(spikes)
-    offsets = jnp.arange(RECORD_BLOCK, dtype=jnp.int32)
-    n_blocks = (index.count + RECORD_BLOCK - 1) // RECORD_BLOCK
 
-    def body(carry):
-        i, gid_buf, step_buf = carry
-        gid = spike_ids(index, i * RECORD_BLOCK + offsets)
+    def body(i, gid, bufs):
+        gid_buf, step_buf = bufs
         at = jnp.minimum(buf.count + i * RECORD_BLOCK, capacity)
         gid_buf = jax.lax.dynamic_update_slice(gid_buf, gid, (at,))
         step_buf = jax.lax.dynamic_update_slice(step_buf, jnp.full((RECORD_BLOCK,), step, jnp.int32), (at,))
-        return i + 1, gid_buf, step_buf
+        return gid_buf, step_buf
 
-    _, gid_buf, step_buf = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, (jnp.int32(0), buf.gid, buf.step))
+    gid_buf, step_buf = walk_spike_blocks(index, RECORD_BLOCK, body, (buf.gid, buf.step))
     new_count = jnp.minimum(buf.count + index.count, capacity)
     return EventBuffer(gid_buf, step_buf, new_count, buf.overflow + (buf.count + index.count - new_count))
 

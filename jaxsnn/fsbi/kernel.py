@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 from jaxtyping import Array
 
@@ -48,8 +49,6 @@ def _build() -> Path:
         raise RuntimeError("no C++ compiler found (set CXX or install g++)")
     command = shlex.split(compiler)
     include = jax.ffi.include_dir()
-    import jaxlib
-
     # the headers come from jaxlib; the library is specific to this machine's architecture and compiler
     identity = [SOURCE.read_bytes(), " ".join(_FLAGS).encode(), jaxlib.__version__.encode(),
                 platform.machine().encode(), compiler.encode()]

@@ -36,7 +36,7 @@ from .._validation import steps_of
 from ..connectivity import Connectivity
 from ..neurons import CVAIF, ConductanceIF, NeuronInput
 from ..neurons.conductance_if import CVAIF_TRACES_CONFIGURED, CVAIF_TRACES_REFERENCE
-from ..propagation import SpikeIndex, index_spikes, spike_ids
+from ..propagation import SpikeIndex, index_spikes, members_and_rows, walk_spike_blocks
 from .config import FSBIConfig
 from .metrics_stream import MetricsAccumulator, finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
@@ -159,16 +159,6 @@ def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
 
 # --- synaptic events ---------------------------------------------------------------------------
 
-def _members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]:
-    """Split global ids into (member, local row), sending padding ids to the padding row.
-
-    The result is materialised (optimisation barrier): otherwise XLA fuses the rank search of
-    ``spike_ids`` into every consumer and recomputes it for each of the block × degree synapses.
-    """
-    is_pad = gid >= batch * n_rows
-    return jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
-
-
 def transmit_and_update_pre(
     index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int,
     update: Callable[[Array, Array, Array, Array], Array] | None,
@@ -184,11 +174,10 @@ def transmit_and_update_pre(
     n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
     per_synapse = weights.ndim == 2
     flat_w = weights.reshape(-1)
-    offsets = jnp.arange(block, dtype=jnp.int32)
 
-    def body(carry):
-        i, acc, flat_w = carry
-        member, pre = _members_and_rows(spike_ids(index, i * block + offsets), n_pre, batch)
+    def body(i, gid, carry):
+        acc, flat_w = carry
+        member, pre = members_and_rows(gid, n_pre, batch)
         post = conn.out_post[pre]
         valid = post < n_post
         member2 = member[:, None]
@@ -203,12 +192,9 @@ def transmit_and_update_pre(
         if update is not None:
             new_w = update(member2, pre[:, None], jnp.minimum(post, n_post - 1), w)
             flat_w = flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
-        return i + 1, acc, flat_w
+        return acc, flat_w
 
-    n_blocks = (index.count + block - 1) // block
-    _, acc, flat_w = jax.lax.while_loop(
-        lambda c: c[0] < n_blocks, body, (jnp.int32(0), jnp.zeros((batch * n_post,), jnp.float32), flat_w)
-    )
+    acc, flat_w = walk_spike_blocks(index, block, body, (jnp.zeros((batch * n_post,), jnp.float32), flat_w))
     return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
 
 
@@ -220,21 +206,18 @@ def update_post(
     synapse onto it with ``update(member [b,1], pre [b,k], post [b,1], w [b,k])``."""
     n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
     flat_w = weights.reshape(-1)
-    offsets = jnp.arange(block, dtype=jnp.int32)
 
-    def body(carry):
-        i, flat_w = carry
-        member, post = _members_and_rows(spike_ids(index, i * block + offsets), n_post, batch)
+    def body(i, gid, flat_w):
+        member, post = members_and_rows(gid, n_post, batch)
         pre = conn.in_pre[post]
         valid = pre < n_pre
         member2 = member[:, None]
         slot = jnp.where(valid, member2 * n_syn + conn.in_syn[post], _OUT_OF_RANGE)
         w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
         new_w = update(member2, jnp.minimum(pre, n_pre - 1), post[:, None], w)
-        return i + 1, flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+        return flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
 
-    n_blocks = (index.count + block - 1) // block
-    _, flat_w = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, (jnp.int32(0), flat_w))
+    flat_w = walk_spike_blocks(index, block, body, flat_w)
     return flat_w.reshape(weights.shape)
 
 

@@ -65,6 +65,29 @@ MLP_METRIC_NAMES: tuple[str, ...] = tuple(m for m in METRIC_NAMES if m not in ("
 
 PROJECTIONS: tuple[str, ...] = ("ee", "ei", "ie", "ii")
 FINAL_WEIGHT_METRIC: dict[str, str] = {"ee": "weef", "ei": "weif", "ie": "wief", "ii": "wiif"}
+WEIGHT_DRIFT_METRIC: dict[str, str] = {"ee": "w_drift_ee", "ei": "w_drift_ei", "ie": "w_drift_ie", "ii": "w_drift_ii"}
+"""Signed relative drift of a plastic projection's mean monitored weight over the window,
+``2 (end - start) / (end + start)`` (0 where ``end + start <= W_CREEP_MIN_SUM``), so that
+``w_creep = max |w_drift_*|``. Not part of the original's 17 metrics (nor of its release format):
+w_creep folds the sign away and takes a maximum, which turns a smooth function of the rule (the mean
+drift ``α + β + r (κ τ_post + γ τ_pre)`` of each projection) into a thin slab that a density
+estimator learns poorly; the signed drifts keep it smooth."""
+
+DRIFT_METRIC_NAMES: tuple[str, ...] = tuple(WEIGHT_DRIFT_METRIC.values())
+"""Extra metrics after the 17 of ``METRIC_NAMES``, for the plastic projections (polynomial: all four)."""
+
+MLP_DRIFT_METRIC_NAMES: tuple[str, ...] = ("w_drift_ee", "w_drift_ie")
+"""The extra metrics of MLP runs (EE and IE plastic)."""
+
+
+def run_metric_names(task: str) -> tuple[str, ...]:
+    """Every metric a ``task`` run reports (``jaxsnn.fsbi.simulate``, sweep stores): the release's
+    metrics, then the signed weight drifts."""
+    if task == "polynomial":
+        return METRIC_NAMES + DRIFT_METRIC_NAMES
+    if task == "mlp":
+        return MLP_METRIC_NAMES + MLP_DRIFT_METRIC_NAMES
+    raise ValueError(f"task must be 'polynomial' or 'mlp'; got {task!r}")
 
 FANO_BIN = 0.1  # s
 AUTOCOV_BIN = 0.01  # s
@@ -180,9 +203,10 @@ def _weight_metrics(
         window = values[inside]
         blow.append(float(np.mean((window == 0.0) | (window == w_max))))
         start, end = values[0].mean(), values[-1].mean()
-        if start + end > W_CREEP_MIN_SUM:
-            creep = max(creep, float(abs(2.0 * (end - start) / (end + start))))
+        drift = float(2.0 * (end - start) / (end + start)) if start + end > W_CREEP_MIN_SUM else 0.0
+        creep = max(creep, abs(drift))
         finals[FINAL_WEIGHT_METRIC[name]] = float(end)
+        finals[WEIGHT_DRIFT_METRIC[name]] = drift
     return {"w_blow": float(np.mean(blow)) if blow else 0.0, "w_creep": creep, **finals}
 
 
@@ -257,8 +281,8 @@ def compute_metrics(
         w_max: upper weight bound of the rule (same unit as the weights).
 
     Returns:
-        ``{name: value}`` in the order of ``METRIC_NAMES``; weef/weif/wief/wiif only for the projections
-        present in ``weights``. Units: rate and rate_i in Hz, std_rate_spatial in Hz,
+        ``{name: value}`` in the order of ``METRIC_NAMES``, then ``DRIFT_METRIC_NAMES``;
+        weef/weif/wief/wiif and w_drift_* only for the projections present in ``weights``. Units: rate and rate_i in Hz, std_rate_spatial in Hz,
         std_rate_temporal in spikes per 1 ms bin per neuron, the rest dimensionless.
         See the module docstring for the conventions where the spec is silent.
     """
@@ -305,4 +329,4 @@ def compute_metrics(
         "rate_i": int(keep_i.sum()) / n_i / duration,
         **weight_metrics,
     }
-    return {name: float(values[name]) for name in METRIC_NAMES if name in values}
+    return {name: float(values[name]) for name in METRIC_NAMES + DRIFT_METRIC_NAMES if name in values}

@@ -42,6 +42,7 @@ from .metrics import (
     AUTOCOV_MAX_LAG,
     AUTOCOV_MIN_STD,
     CV_MIN_ISIS,
+    DRIFT_METRIC_NAMES,
     FANO_BIN,
     FANO_MIN_SPIKES,
     FFT_BIN,
@@ -54,6 +55,7 @@ from .metrics import (
     PROJECTIONS,
     TIME_TOLERANCE,
     W_CREEP_MIN_SUM,
+    WEIGHT_DRIFT_METRIC,
     n_bins,
 )
 
@@ -406,9 +408,10 @@ def _weight_metrics(
         blow.append(jnp.mean((window == 0.0) | (window == w_max)))
         start, end = jnp.mean(values[0]), jnp.mean(values[-1])
         total = start + end
-        ratio = jnp.abs(2.0 * (end - start) / jnp.where(total > W_CREEP_MIN_SUM, total, 1.0))
-        creep = jnp.maximum(creep, jnp.where(total > W_CREEP_MIN_SUM, ratio, 0.0))
+        drift = jnp.where(total > W_CREEP_MIN_SUM, 2.0 * (end - start) / jnp.where(total > W_CREEP_MIN_SUM, total, 1.0), 0.0)
+        creep = jnp.maximum(creep, jnp.abs(drift))
         finals[FINAL_WEIGHT_METRIC[name]] = end
+        finals[WEIGHT_DRIFT_METRIC[name]] = drift
     w_blow = jnp.mean(jnp.stack(blow)) if blow else jnp.zeros((), jnp.float32)
     return {"w_blow": w_blow, "w_creep": creep, **finals}
 
@@ -431,7 +434,7 @@ def finalize_metrics(
             default ``t_start + 0.1 s * arange(S)``, the monitor of the fSBI protocol.
 
     Returns:
-        ``{name: float32 scalar}`` in ``METRIC_NAMES`` order (a jitted caller gets the keys sorted, as
+        ``{name: float32 scalar}`` in ``METRIC_NAMES`` then ``DRIFT_METRIC_NAMES`` order (a jitted caller gets the keys sorted, as
         JAX flattens dicts); weef/weif/wief/wiif only for projections in ``weight_samples``.
     """
     check_positive("w_max", w_max)
@@ -454,4 +457,4 @@ def finalize_metrics(
         "rate_i": acc.i_count.astype(jnp.float32) / w.n_i / duration,
         **_weight_metrics(weight_samples, sample_times, w, w_max),
     }
-    return {name: values[name].astype(jnp.float32) for name in METRIC_NAMES if name in values}
+    return {name: values[name].astype(jnp.float32) for name in METRIC_NAMES + DRIFT_METRIC_NAMES if name in values}

@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import steps_of
 from ..simulate import RECORD_BLOCK, EventBuffer, write_events
 from .config import FSBIConfig, make_config
-from .metrics import METRIC_NAMES, MLP_METRIC_NAMES
+from .metrics import run_metric_names
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
 from .simulator import (
@@ -320,8 +320,7 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     sample_times = config.record_start + period * np.arange(n_periods)
     metrics = programs.finalize(acc, {k: jnp.asarray(v) for k, v in weight_values.items()}, sample_times)
     alive = np.asarray(state.alive)
-    names = METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES
-    metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in names}
+    metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in run_metric_names(task)}
     overflow += np.asarray(state.ext_overflow)
     spikes = None
     if config.record_spikes:

@@ -50,7 +50,7 @@ import pandas as pd
 
 from .._validation import check_choice, check_int, check_positive
 from ..fsbi.config import TASKS, FSBIConfig, make_config
-from ..fsbi.metrics import METRIC_NAMES, MLP_METRIC_NAMES
+from ..fsbi.metrics import run_metric_names
 from ..fsbi.metrics_stream import init_accumulator
 from ..fsbi.prior import R_EXT_BOUNDS, rule_id, sample_prior
 from ..fsbi.run import simulate as fsbi_simulate
@@ -126,7 +126,7 @@ def fsbi_simulator(task: str = "polynomial", seed: int = 0, **overrides: Any) ->
         description={"simulator": "jaxsnn.fsbi.simulate", "task": task, "seed": seed,
                      "config": dataclasses.asdict(config)},
         theta_size=config.theta_size,
-        metric_names=METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES,
+        metric_names=run_metric_names(task),
         bytes_per_rule=fsbi_bytes_per_rule(config),
     )
 

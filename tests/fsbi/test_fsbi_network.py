@@ -132,7 +132,8 @@ def test_mlp_task_runs_and_a_zero_rule_leaves_weights_unchanged():
     theta = np.zeros(23)
     theta[22] = 8.0
     res = small(theta, task="mlp", record_spikes=False)
-    assert set(res.metrics) == set(fsbi.MLP_METRIC_NAMES)
+    assert list(res.metrics) == list(fsbi.MLP_METRIC_NAMES + fsbi.MLP_DRIFT_METRIC_NAMES) == list(fsbi.run_metric_names("mlp"))
+    assert res.metrics["w_drift_ee"][0] == 0.0 and res.metrics["w_drift_ie"][0] == 0.0
     assert res.metrics["weef"][0] == pytest.approx(0.1) and res.metrics["wief"][0] == pytest.approx(1.0)
     assert res.metrics["w_creep"][0] == 0.0 and res.metrics["rate"][0] > 0
     theta[0], theta[6] = 0.001, 1.0  # eta_EE and the bias of the EE pre-spike MLP: slow potentiation

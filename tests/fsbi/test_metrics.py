@@ -49,7 +49,7 @@ def test_metric_name_orders_follow_the_release() -> None:
 
 def test_silent_run_gives_defined_numbers() -> None:
     m = compute_metrics(*NO_SPIKES, *NO_SPIKES, {"ee": constant_weights(0.1)})
-    assert list(m) == [n for n in METRIC_NAMES if n not in ("weif", "wief", "wiif")]
+    assert list(m) == [n for n in METRIC_NAMES if n not in ("weif", "wief", "wiif")] + ["w_drift_ee"]
     assert all(np.isfinite(v) for v in m.values())
     zero = ["rate", "rate_i", "cv_isi", "kl_isi", "spatial_Fano", "temporal_Fano", "fft",
             "std_rate_temporal", "std_rate_spatial", "std_cv", "w_blow", "w_creep"]  # fmt: skip
@@ -249,6 +249,20 @@ def test_w_creep_takes_the_largest_relative_change() -> None:
     m = compute_metrics(*NO_SPIKES, *NO_SPIKES, {"ee": ramp(0.1, 0.12), "ei": ramp(0.01, 0.05)})
     assert m["w_creep"] == pytest.approx(2 * 0.02 / 0.22)
     assert m["weef"] == pytest.approx(0.12) and m["weif"] == pytest.approx(0.05)
+
+
+def test_signed_weight_drifts_keep_the_sign_that_w_creep_folds_away() -> None:
+    def ramp(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        return SAMPLE_TIMES, np.linspace(start, end, 100)[:, None] * np.ones((1, 3))
+
+    weights = {"ee": ramp(0.12, 0.1), "ei": ramp(0.01, 0.05), "ie": ramp(1.0, 1.5), "ii": ramp(2.0, 1.0)}
+    m = compute_metrics(*NO_SPIKES, *NO_SPIKES, weights)
+    assert m["w_drift_ee"] == pytest.approx(-2 * 0.02 / 0.22)
+    assert m["w_drift_ei"] == 0.0  # start + end <= 0.1, as for w_creep
+    assert m["w_drift_ie"] == pytest.approx(0.4) and m["w_drift_ii"] == pytest.approx(-2 / 3)
+    assert m["w_creep"] == pytest.approx(2 / 3) == max(abs(m[f"w_drift_{p}"]) for p in ("ee", "ei", "ie", "ii"))
+    assert list(m)[-4:] == ["w_drift_ee", "w_drift_ei", "w_drift_ie", "w_drift_ii"]
+    assert "w_drift_ii" not in compute_metrics(*NO_SPIKES, *NO_SPIKES, {"ee": ramp(0.1, 0.2)})
 
 
 def test_no_plastic_projection_gives_zero_weight_metrics() -> None:

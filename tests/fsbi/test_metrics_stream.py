@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsnn.fsbi.metrics import METRIC_NAMES, compute_metrics
+from jaxsnn.fsbi.metrics import DRIFT_METRIC_NAMES, METRIC_NAMES, compute_metrics
 from jaxsnn.fsbi.metrics_stream import finalize_metrics, init_accumulator, make_window, update_accumulator
 
 DT = 1e-4
@@ -105,7 +105,7 @@ def test_stream_default_window_and_sample_times() -> None:
     assert acc.population_counts.shape == (9999,) and acc.autocov_counts.dtype == jnp.uint8
     stream = finalize_metrics(acc, {k: jnp.asarray(v) for k, v in weights.items()})
     ref = reference(e_raster, i_raster, weights, 60.0, 70.0, 60.0 + 0.1 * np.arange(100))
-    assert list(stream) == list(ref) == list(METRIC_NAMES)
+    assert list(stream) == list(ref) == list(METRIC_NAMES + DRIFT_METRIC_NAMES)
     assert_agree(stream, ref)
 
 

@@ -34,7 +34,8 @@ def run_and_report(config: PipelineConfig, out: str | Path = "results", *, progr
         spikes = {p: res.spikes[p][0] for p in ("E", "I")}
     wall = time.perf_counter() - t0
     report = write_report(out, results, config_name=config.name, network=dict(config.network), raster_spikes=spikes,
-                          best=best, wall_s=wall, table=table, include_std_cv=config.include_std_cv)
+                          best=best, wall_s=wall, table=table, include_std_cv=config.include_std_cv,
+                          rounds=config.rounds)
     summary = {"rounds": [r.summary() for r in results], "wall_s": round(time.perf_counter() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if progress:

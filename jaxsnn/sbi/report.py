@@ -5,6 +5,7 @@ and a raster of the best one."""
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from .. import fsbi
 from ..plots import plt, raster  # jaxsnn.plots selects the non-interactive backend
 from .prior import BoxPrior
-from .rounds import RoundResult, metric_table, theta_columns
+from .rounds import Round, RoundResult, accepted, metric_table, theta_columns
 
 
 def plot_fractions(path: str | Path, results: list[RoundResult]) -> Path:
@@ -92,8 +93,9 @@ def best_rule(results: list[RoundResult], include_std_cv: bool = True) -> tuple[
 
 def write_report(out: Path, results: list[RoundResult], *, config_name: str, network: dict[str, Any],
                  raster_spikes: dict[str, tuple[np.ndarray, np.ndarray]] | None, best: Any, wall_s: float,
-                 table: str, include_std_cv: bool = True) -> Path:
-    """Write the figures and ``report.md`` into ``out``."""
+                 table: str, include_std_cv: bool = True, rounds: Sequence[Round] = ()) -> Path:
+    """Write the figures and ``report.md`` into ``out``; ``rounds`` (the pipeline's declarations) adds
+    a section saying what each round conditioned on and which of its simulations it kept."""
     from .prior import fsbi_prior
 
     prior = fsbi_prior("polynomial")
@@ -116,8 +118,9 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
     lines = [f"# fSBI pipeline `{config_name}`", "",
              f"Wall time: {wall_s:.0f} s. Network: `{network}`.", "",
              "## Fraction of simulated rules passing each plausibility group, per round", "", table, "",
-             "![pass fractions](fractions.png)", "",
-             f"## Corner plots of the {which} rules of all rounds ({len(accepted_rules)})", ""]
+             "![pass fractions](fractions.png)", ""]
+    lines += _round_lines(rounds, results, include_std_cv)
+    lines += [f"## Corner plots of the {which} rules of all rounds ({len(accepted_rules)})", ""]
     lines += [f"![{f}]({f})" for f in figures[1:]]
     if plaus_all.any():
         shown = theta_all[plaus_all][:5]
@@ -133,6 +136,21 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _round_lines(rounds: Sequence[Round], results: list[RoundResult], include_std_cv: bool) -> list[str]:
+    """Markdown lines: per round, its sampling distribution, condition and training-set filter."""
+    if not rounds:
+        return []
+    lines = ["## Rounds", "", "| round | drawn from | conditioned on | rejection rate | joins later training sets |",
+             "|---|---|---|---|---|"]
+    for rnd, res in zip(rounds, results):
+        condition = ", ".join(f"{m} ∈ [{lo:g}, {hi:g}]" for m, (lo, hi) in rnd.condition.items()) if rnd.condition else "–"
+        source = "prior" if rnd.condition is None else "posterior"
+        rejection = "–" if res.rejection_rate is None else f"{res.rejection_rate:.3f}"
+        kept = int(accepted(res.table, rnd.accept, include_std_cv).sum())
+        lines.append(f"| {rnd.name} | {source} | {condition} | {rejection} | {kept} ({rnd.accept}) |")
+    return lines + [""]
 
 
 def _save(fig, path) -> Path:

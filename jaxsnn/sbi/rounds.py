@@ -200,6 +200,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, progress: bool = Tr
                 metadata={"pipeline": config.name, "round": k, "round_name": rnd.name,
                           "condition": {m: list(v) for m, v in rnd.condition.items()},
                           "trained_on_rounds": [r.name for r in results], "pipeline_seed": config.seed,
+                          "n_training": len(train_theta),
+                          "training_filters": {r.name: r.accept for r in config.rounds[:k]},
                           "network": dict(config.network)})
             save_posterior(out / f"posterior_{k}.npz", posterior)
             rule, _, info = posterior.sample_intervals(sample_key, rnd.condition, rnd.n_simulations, accept=accept_fn)

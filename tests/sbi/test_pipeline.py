@@ -22,6 +22,7 @@ from jaxsnn.sbi import (
     run_pipeline,
 )
 from jaxsnn.sbi.configs import RATE
+from jaxsnn.sbi.report import write_report
 from jaxsnn.sweep import ChunkResult, SweepSimulator
 
 # where a metric of the toy simulator sits when it does not depend on θ: the middle of its interval
@@ -78,6 +79,30 @@ def test_toy_pipeline_raises_plausible_fraction(tmp_path):
     table = format_table(results)
     assert table.count("\n") == 4 and "| π2 | 240 |" in table
     print(table)
+    report = write_report(tmp_path / "report", results, config_name="toy", network={}, raster_spikes=None,
+                          best=None, wall_s=1.0, table=table, include_std_cv=True, rounds=config.rounds)
+    text = report.read_text()
+    finite = [int((r.table["status"] == "done").sum()) for r in results]
+    assert "| π0 | prior | – | – | %d (finite) |" % finite[0] in text
+    assert "| π2 | posterior | w_creep ∈ [0, 0.05], cv_isi ∈ [0.7, 1.3] |" in text
+
+
+def test_accept_filter_decides_the_training_set(tmp_path):
+    """Only the π0 simulations passing the round's filter (stable weights: w_creep from α_EI) train π1."""
+    config = PipelineConfig(
+        name="toy-filter", task="polynomial",
+        rounds=(Round("π0", 400, accept="stable_weights"), Round("π1", 200, RATE)),
+        flow=FlowConfig(kind="maf", n_transforms=2, hidden=32), n_members=1,
+        train=TrainConfig(batch_size=64, learning_rate=2e-3, patience=10, max_epochs=200), chunk_size=200)
+    results = run_pipeline(config, tmp_path, progress=False, simulator=toy_simulator())
+    kept = accepted(results[0].table, "stable_weights")
+    theta0 = results[0].table[[f"theta_{i}" for i in range(25)]].to_numpy()
+    assert 0 < kept.sum() < (results[0].table["status"] == "done").sum()
+    assert np.all(theta0[kept, 8] <= 0.0)  # w_creep = 0.05 + 0.1 α_EI passes only for α_EI <= 0
+    post = load_posterior(tmp_path / "posterior_1.npz")
+    assert post.metadata["n_training"] == kept.sum() and post.metadata["training_filters"] == {"π0": "stable_weights"}
+    # the posterior was fitted inside the filtered region: most of its rules have stable weights too
+    assert results[1].fractions["stable_weights"] > 0.8 > 2 * results[0].fractions["stable_weights"]
 
 
 def test_pass_fractions_match_plausibility():

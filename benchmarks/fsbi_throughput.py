@@ -11,8 +11,10 @@ Two measurements, each run twice (the first call compiles; the second is timed):
 The reference C++ simulator costs about 19 CPU-s per 70 s polynomial rule and 950 per MLP rule on one
 core of this kind of machine. CPU time is the process's (all threads). The machines these figures are
 taken on are shared, so timings are noisy: the load average is printed with each row.
-Each row is timed with the polynomial rule's synaptic events in the compiled CPU kernel
-(``synapse_kernel="cpu"``) and in XLA ops (``"xla"``), and the ratio printed. The CPU time is split into
+Each row is timed with the polynomial rule's network in the compiled CPU kernels
+(``synapse_kernel="cpu"``: whole blocks of steps in one custom call) and in XLA ops (``"xla"``), and the
+ratio printed. ``--single-thread`` runs XLA on one thread (its idle worker threads otherwise add CPU
+time while the single-threaded kernel runs). The CPU time is split into
 the plastic phase and the recorded window (streaming metrics cost extra per step). Short runs
 (``--duration``, default 1.2 s with a 0.6 s window, ``--window``) are extrapolated to 70 s; they start
 from rest, when activity is still low, and over-weight the window, so the honest figure is the whole
@@ -85,8 +87,12 @@ def main() -> int:
                    help="synapse paths to time (default: cpu and xla for polynomial rules, xla for MLP)")
     p.add_argument("--window", type=float, default=0.6, help="recorded window at the end of each run (s, >= 0.52)")
     p.add_argument("--cold", action="store_true", help="one run per row, compilation included (long runs)")
+    p.add_argument("--single-thread", action="store_true", help="XLA on one thread (set before jax is imported)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.single_thread:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     kernels = args.kernels or (["cpu", "xla"] if args.task == "polynomial" else ["xla"])
     from jaxsnn import fsbi
 

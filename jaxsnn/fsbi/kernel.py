@@ -1,21 +1,33 @@
-"""The polynomial-rule synapse step as a compiled CPU kernel (an XLA custom call through the FFI).
+"""The polynomial-rule network as compiled CPU kernels (XLA custom calls through the FFI).
 
 XLA runs the event loops of :mod:`jaxsnn.fsbi.simulator` as sequences of gather, compute and scatter
-ops over padded blocks of synapses; on a CPU that costs several passes over every synaptic event.
-``kernels/polynomial_synapses.cc`` does the same work (transmission with on-pre plasticity through
-the four recurrent projections, the external spikes, then on-post plasticity) in one pass per event,
-in place on the weights. It is compiled with the system C++ compiler on first use into a cache
-directory (``$JAXSNN_CACHE`` or ``~/.cache/jaxsnn``) and registered with XLA; when no compiler is
-found or the build fails, :func:`available` says why and the XLA path is used.
+ops over padded blocks of synapses; on a CPU that costs several passes over every synaptic event, and
+each time step runs a few dozen small ops. ``kernels/polynomial_synapses.cc`` holds two kernels:
 
-The arithmetic is the XLA path's in float32; only the order in which conductance increments are
-summed differs, so results agree to float32 rounding, not bit for bit.
+- :func:`polynomial_synapses`: the synaptic work of one step (transmission with on-pre plasticity
+  through the four recurrent projections, the external spikes, then on-post plasticity) in one pass
+  per event, in place on the weights;
+- :func:`polynomial_block`: a whole block of steps of a batch of networks (neurons, blow-up guard,
+  delay ring, external input, synaptic events, traces), rule after rule, in place on the state, so
+  that no XLA op runs per step.
+
+They are compiled with the system C++ compiler on first use into a cache directory
+(``$JAXSNN_CACHE`` or ``~/.cache/jaxsnn``) and registered with XLA; when no compiler is found or the
+build fails, :func:`available` says why and the XLA path is used.
+
+The arithmetic is the XLA path's in float32. :func:`polynomial_synapses` sums the conductance
+increments of the external input into those of the recurrent synapses, the XLA path apart, so results
+agree to float32 rounding. :func:`polynomial_block` also keeps XLA's summation order, and fuses
+multiply-adds where XLA's CPU backend does (on processors with FMA): on the machine it was written on,
+it agrees with the XLA path bit for bit over thousands of steps (tests/fsbi/test_kernel.py asks for
+the same spikes and the state to float32 rounding).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import shlex
@@ -31,9 +43,15 @@ import jaxlib
 import numpy as np
 from jaxtyping import Array
 
+from ..neurons import ConductanceIF
+from ..neurons.base import decay_factor
+
 SOURCE = Path(__file__).parent / "kernels" / "polynomial_synapses.cc"
 TARGET = "jaxsnn_fsbi_polynomial_synapses"
-_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c++17", "-w"]
+BLOCK_TARGET = "jaxsnn_fsbi_polynomial_block"
+# no -march: the library must run on any x86-64 (the FMA variant is chosen at run time); no contraction
+# of a*b+c into FMAs beyond those written out, so the arithmetic is the one in the source
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-trapping-math", "-w"]
 _lock = threading.Lock()
 _state: dict[str, object] = {}
 
@@ -74,6 +92,7 @@ def available() -> tuple[bool, str]:
             try:
                 library = ctypes.cdll.LoadLibrary(str(_build()))
                 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.JaxsnnPolynomialSynapses), platform="cpu")
+                jax.ffi.register_ffi_target(BLOCK_TARGET, jax.ffi.pycapsule(library.JaxsnnPolynomialBlock), platform="cpu")
                 _state.update(ok=True, reason="", library=library)
             except Exception as exc:  # no compiler, failed build, unloadable library
                 _state.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
@@ -122,3 +141,97 @@ def polynomial_synapses(
     exc_e, inh_e, exc_i, inh_i, *new_weights = call(
         *operands, eta=np.float32(eta), w_max=np.float32(w_max), w_ext=np.float32(w_ext))
     return {"E": (exc_e, inh_e), "I": (exc_i, inh_i)}, dict(zip(PROJECTIONS, new_weights))
+
+
+#: Trace order of the kernels: presynaptic then postsynaptic, projections ee, ei, ie, ii.
+TRACES = tuple(f"{p}_pre" for p in PROJECTIONS) + tuple(f"{p}_post" for p in PROJECTIONS)
+_NEURON_FIELDS = ("v", "g_ampa", "g_nmda", "g_gaba", "theta_dyn")
+
+
+def neuron_constants(model: ConductanceIF, dt: float) -> Array:
+    """``[15]`` float32 constants of ``model``'s step, computed with the expressions of
+    ``ConductanceIF.step`` so they are the same float32 numbers (order: see the kernel source)."""
+    m = model
+    values = [m.a_ampa, m.a_nmda, m.e_exc, m.e_inh, m.e_rest, 1.0 - decay_factor(dt, m.tau_nmda),
+              decay_factor(dt, m.tau_ampa), decay_factor(dt, m.tau_gaba), decay_factor(dt, m.tau_thr),
+              dt / m.tau_mem, m.v_min, m.v_max, m.theta_rest, m.v_reset, m.theta_jump]
+    return jnp.stack([jnp.asarray(v, jnp.float32).reshape(()) for v in values])
+
+
+def polynomial_block(config, conns: dict, rule, decays: dict[str, Array], ext_ids: Array, ext_over: Array, state,
+                     record: tuple[int, int] | None = None, allow_fma: bool = True):
+    """Advance ``R`` polynomial-rule networks by ``B`` steps in one custom call (the steps of
+    :func:`jaxsnn.fsbi.simulator.fsbi_step`), in place on the state.
+
+    Args:
+        config: the :class:`~jaxsnn.fsbi.config.FSBIConfig` (task "polynomial").
+        conns: the structure's connectivity (projections ee, ei, ie, ii, ext_e, ext_i).
+        rule: :class:`~jaxsnn.fsbi.rules.PolynomialRule` ``[R, 4]`` fields; decays: per-rule trace decay
+            factors (:func:`~jaxsnn.fsbi.simulator.trace_decays`).
+        ext_ids, ext_over: ``[B, R, capacity]`` and ``[B, R]`` int32, the external draws of the block's
+            steps (:func:`~jaxsnn.fsbi.simulator.external_source_ids`).
+        state: :class:`~jaxsnn.fsbi.simulator.FSBIState` of the batch.
+        record: (n_rec_e, n_rec_i) to also return the spikes of the first neurons of each population.
+        allow_fma: False computes without fused multiply-adds even where the processor has them (as on
+            processors without; for tests of that variant).
+    Returns:
+        (state after the block, None or {"E": ``[B, R, n_rec_e]``, "I": ``[B, R, n_rec_i]``} bool spikes).
+    """
+    ok, reason = available()
+    if not ok:
+        raise RuntimeError(f"the fSBI block kernel is not available: {reason}")
+    cfg = config
+    if cfg.task != "polynomial":
+        raise ValueError(f"the block kernel runs polynomial rules only; got task {cfg.task!r}")
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    r = state.rate_guard.shape[0]
+    n_steps, capacity = ext_ids.shape[0], ext_ids.shape[2]
+    if ext_ids.shape != (n_steps, r, capacity) or ext_over.shape != (n_steps, r):
+        raise ValueError(f"ext_ids must have shape [B, {r}, capacity] and ext_over [B, {r}]; got "
+                         f"{list(ext_ids.shape)} and {list(ext_over.shape)}")
+    for name in ("alpha", "beta", "gamma", "kappa"):
+        if jnp.shape(getattr(rule, name)) != (r, 4):
+            raise ValueError(f"rule.{name} must have shape [{r}, 4] (one row per rule); got {list(jnp.shape(getattr(rule, name)))}")
+    operands = [f32(getattr(state.neurons[p], name)) for p in ("E", "I") for name in _NEURON_FIELDS]
+    operands += [f32(x) for p in ("E", "I") for x in state.pending[p]]
+    operands += [f32(state.ring["E"]), f32(state.ring["I"])]
+    operands += [f32(state.weights[p]) for p in PROJECTIONS]
+    operands += [f32(state.traces[name]) for name in TRACES]
+    operands += [f32(state.rate_guard), jnp.asarray(state.alive, bool), f32(state.stop_time),
+                 jnp.asarray(state.ext_overflow, jnp.int32), jnp.asarray(state.step, jnp.int32)]
+    n_state = len(operands)
+    operands += [jnp.asarray(ext_ids, jnp.int32), jnp.asarray(ext_over, jnp.int32)]
+    operands += [f32(getattr(rule, name)) for name in ("alpha", "beta", "gamma", "kappa")]
+    operands += [jnp.stack([f32(decays[name]) for name in TRACES], axis=1),
+                 neuron_constants(ConductanceIF(), cfg.dt)]
+    for p in PROJECTIONS:
+        c = conns[p]
+        operands += [c.out_post, c.out_syn, c.in_pre, c.in_syn]
+    operands += [conns["ext_e"].out_post, conns["ext_i"].out_post]
+    for x in operands[n_state + 8:]:
+        if x.dtype != jnp.int32:
+            raise ValueError(f"connectivity index arrays must be int32 for the kernel; got {x.dtype}")
+    for i, x in enumerate(operands[:n_state - 1]):
+        if x.shape[-2 if i in (14, 15) else 0] != r:  # ring: [delay, R, n]
+            raise ValueError(f"state array {i} has shape {list(x.shape)}; expected {r} rules")
+    results = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in operands[:n_state]]
+    if record is not None:
+        results += [jax.ShapeDtypeStruct((n_steps, r, n), jnp.bool_) for n in record]
+    call = jax.ffi.ffi_call(BLOCK_TARGET, results, input_output_aliases={k: k for k in range(n_state)},
+                            vmap_method="sequential")
+    dt = cfg.dt
+    out = call(*operands, eta=np.float32(cfg.eta), w_max=np.float32(cfg.w_max), w_ext=np.float32(cfg.w_ext),
+               dt=np.float32(dt), guard_decay=np.float32(math.exp(-dt / cfg.blowup_tau)),
+               guard_scale=np.float32(cfg.blowup_tau * cfg.n_exc), guard_limit=np.float32(cfg.blowup_limit),
+               allow_fma=bool(allow_fma))
+    neuron_type = type(state.neurons["E"])
+    new_state = state._replace(
+        neurons={p: neuron_type(*out[5 * q: 5 * q + 5]) for q, p in enumerate(("E", "I"))},
+        pending={"E": (out[10], out[11]), "I": (out[12], out[13])},
+        ring={"E": out[14], "I": out[15]},
+        weights=dict(zip(PROJECTIONS, out[16:20])),
+        traces=dict(zip(TRACES, out[20:28])),
+        rate_guard=out[28], alive=out[29], stop_time=out[30], ext_overflow=out[31], step=out[32],
+    )
+    spikes = None if record is None else {"E": out[33], "I": out[34]}
+    return new_state, spikes

@@ -21,12 +21,15 @@ from .metrics import run_metric_names
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
 from .simulator import (
-    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_uniforms, fsbi_step, initial_state,
-    trace_decays,
+    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_source_ids, external_uniforms, fsbi_step,
+    initial_state, trace_decays,
 )
 
 #: Steps whose external random numbers are drawn together, outside the per-step loop.
 RNG_BLOCK = 100
+#: Steps per call of the block kernel (jaxsnn.fsbi.kernel.polynomial_block). Long blocks keep one rule's
+#: weights in cache for longer: its on-post updates reuse cache lines that earlier steps fetched.
+KERNEL_BLOCK = 1000
 
 
 @dataclass
@@ -143,31 +146,75 @@ class _Programs:
 
             return jax.lax.scan(outer, carry, jnp.arange(n_steps // rng_block, dtype=jnp.int32))[0]
 
+        def run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps, record=None):
+            """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
+            a divisor of it); with ``record`` also the spikes of the recorded neurons ``[n_steps, R, n]``."""
+            from .kernel import polynomial_block
+
+            block_len = math.gcd(n_steps, KERNEL_BLOCK)
+            first_step = state.step
+
+            def block(s, b):
+                uniforms = external_uniforms(rule_keys, first_step + b * block_len, block_len, ext_capacity)
+                ext_ids, ext_over = jax.vmap(jax.vmap(lambda u, r: external_source_ids(u, r, cfg.n_ext, cfg.dt)),
+                                             in_axes=(0, None))(uniforms, r_ext)
+                return polynomial_block(cfg, conns, rule, decays, ext_ids, ext_over, s, record)
+
+            state, spikes = jax.lax.scan(block, state, jnp.arange(n_steps // block_len, dtype=jnp.int32))
+            if record is None:
+                return state, None
+            return state, {p: x.reshape((n_steps,) + x.shape[2:]) for p, x in spikes.items()}
+
         def advance(rule, r_ext, decays, rule_keys, conns, state, n_steps):
+            if use_kernel:  # no XLA op per step: whole blocks of steps in the compiled kernel
+                return run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps)[0]
+
             def body(s, uniforms):
                 return step(rule, r_ext, decays, uniforms, conns, s)[0]
             return run_steps(body, state, state.step, n_steps, rule_keys)
 
         self.advance = jax.jit(advance, static_argnums=6)
+        # the window's steps go through the kernel a block at a time; weights are sampled between blocks
+        block_steps = math.gcd(self.period_steps, KERNEL_BLOCK)
 
         def record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored):
-            def step_body(carry, uniforms):
-                s, acc, events = carry
-                k = s.step - self.window_start
-                s, spikes = step(rule, r_ext, decays, uniforms, conns, s)
-                e = spikes["E"][:, :n_e]
-                i = spikes["I"][:, :n_i]
+            def take(acc, events, e, i, k):
+                """Fold the spikes ``[R, n_rec]`` of window step ``k`` into the metrics (and events)."""
                 acc = jax.vmap(update_accumulator, in_axes=(0, 0, 0, None))(acc, e > 0, i > 0, k)
                 if cfg.record_spikes:
                     events = {p: jax.vmap(lambda b, x: write_events(b, x[None], k, capacity[p]))(events[p], sp)
                               for p, sp in (("E", e), ("I", i))}
+                return acc, events
+
+            def step_body(carry, uniforms):
+                s, acc, events = carry
+                k = s.step - self.window_start
+                s, spikes = step(rule, r_ext, decays, uniforms, conns, s)
+                acc, events = take(acc, events, spikes["E"][:, :n_e], spikes["I"][:, :n_i], k)
                 return s, acc, events
+
+            def kernel_block(carry, _):
+                """One block of steps in the kernel, then its recorded spikes through ``take``."""
+                s, acc, events = carry
+                k0 = s.step - self.window_start
+                s, spikes = run_blocks(rule, r_ext, decays, rule_keys, conns, s, block_steps, (n_e, n_i))
+
+                def take_step(c, x):
+                    acc, events, k = c
+                    return take(acc, events, x[0], x[1], k) + (k + 1,), None
+
+                (acc, events, _), _ = jax.lax.scan(take_step, (acc, events, k0), (spikes["E"], spikes["I"]))
+                return (s, acc, events), None
 
             def period_body(carry, _):
                 s, acc, events = carry
                 samples = {name: s.weights[name][:, idx] for name, idx in monitored.items()}
-                s, acc, events = run_steps(step_body, (s, acc, events), s.step, self.period_steps, rule_keys)
-                return (s, acc, events), samples
+                if use_kernel:
+                    carry = jax.lax.scan(kernel_block, (s, acc, events), None,
+                                         length=self.period_steps // block_steps)[0]
+                else:
+                    carry = run_steps(step_body, (s, acc, events), s.step, self.period_steps, rule_keys)
+                return carry, samples
 
             r = r_ext.shape[0]
             events = {}
@@ -198,7 +245,8 @@ _KERNEL_WARNED: set[str] = set()
 
 
 def uses_synapse_kernel(cfg: FSBIConfig) -> bool:
-    """Whether ``cfg`` runs its synaptic events in the compiled CPU kernel (see ``synapse_kernel``)."""
+    """Whether ``cfg`` runs in the compiled CPU kernels of :mod:`jaxsnn.fsbi.kernel` (see ``synapse_kernel``):
+    whole blocks of steps in :func:`~jaxsnn.fsbi.kernel.polynomial_block`."""
     if cfg.task != "polynomial" or cfg.synapse_kernel == "xla":
         return False
     if jax.default_backend() != "cpu":

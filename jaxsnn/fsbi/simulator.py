@@ -237,21 +237,26 @@ def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacit
     return jax.vmap(lambda step: jax.vmap(lambda key: one(key, step))(rule_keys))(steps)
 
 
-def external_spikes(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
-    """Spikes of ``n_sources`` independent Bernoulli(rate·dt) sources for one step of one rule.
+def external_source_ids(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
+    """The spiking sources among ``n_sources`` independent Bernoulli(rate·dt) sources for one step of one rule.
 
-    The spiking sources are drawn as the positions of a Bernoulli process through geometric gaps, so
-    only ``capacity`` random numbers (``uniforms`` ``[capacity]`` in (0, 1], see
-    :func:`external_uniforms`) are needed instead of one per source. Returns (``[n_sources]`` 0/1
-    spikes, 1 if the capacity may have cut the step short else 0).
+    They are drawn as the positions of a Bernoulli process through geometric gaps, so only ``capacity``
+    random numbers (``uniforms`` ``[capacity]`` in (0, 1], see :func:`external_uniforms`) are needed
+    instead of one per source. Returns (``[capacity]`` int32 ascending source ids, ``n_sources`` where
+    the draw ran past the last source; 1 if the capacity may have cut the step short else 0).
     """
     p = jnp.clip(rate * dt, 0.0, 1.0)
     log_q = jnp.log1p(-jnp.minimum(p, 1.0 - 1e-7))
     gaps = jnp.where(p > 0, jnp.floor(jnp.log(uniforms) / log_q) + 1.0, jnp.inf)
     positions = jnp.cumsum(gaps) - 1.0
     ids = jnp.where(positions < n_sources, positions, n_sources).astype(jnp.int32)
-    spikes = jnp.zeros((n_sources,), jnp.float32).at[ids].set(1.0, mode="drop")
-    return spikes, (positions[-1] < n_sources - 1).astype(jnp.int32)
+    return ids, (positions[-1] < n_sources - 1).astype(jnp.int32)
+
+
+def external_spikes(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
+    """The draw of :func:`external_source_ids` as ``[n_sources]`` 0/1 spikes (and its overflow flag)."""
+    ids, overflow = external_source_ids(uniforms, rate, n_sources, dt)
+    return jnp.zeros((n_sources,), jnp.float32).at[ids].set(1.0, mode="drop"), overflow
 
 
 def default_ext_capacity(config: FSBIConfig, max_rate: float) -> int:

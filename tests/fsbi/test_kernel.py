@@ -1,4 +1,4 @@
-"""The compiled CPU synapse kernel (jaxsnn.fsbi.kernel) against the XLA path."""
+"""The compiled CPU kernels (jaxsnn.fsbi.kernel) against the XLA path."""
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,11 @@ from jaxsnn.fsbi import kernel
 from jaxsnn.fsbi import run as fsbi_run
 from jaxsnn.fsbi.config import make_config
 from jaxsnn.fsbi.rules import PolynomialRule
-from jaxsnn.fsbi.simulator import FSBIStructure, synapses_step, trace_decays, trace_names
+from jaxsnn.fsbi.run import get_structure
+from jaxsnn.fsbi.simulator import (
+    FSBIStructure, default_ext_capacity, external_source_ids, external_uniforms, fsbi_step, initial_state,
+    synapses_step, trace_decays, trace_names,
+)
 
 from .test_fsbi_network import REFERENCE_RULE, small
 
@@ -98,3 +102,133 @@ def test_kernel_rejects_what_it_cannot_read():
     with pytest.raises(ValueError, match="weights"):
         kernel.polynomial_synapses(structure.conns, rule, 0.01, 20.0, 0.075, {**weights, "ee": weights["ee"][0]}, traces,
                                    arrived, spikes, sources)
+
+
+def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True, xla_path=True, **overrides):
+    """Advance a small network ``n_blocks * block`` steps from rest through XLA (``fsbi_step``, synapses in
+    XLA ops; skipped unless ``xla_path``) and through the block kernel (``kernel_block`` steps per call);
+    return, for each, the final state and the spikes of every step ``{"E": [steps, R, n_E], "I": ...}``."""
+    cfg = make_config("polynomial", **{**dict(n_exc=400, n_inh=100, duration=1.0, record_start=0.5, eta=0.05),
+                                       **overrides})
+    cached = get_structure(cfg, 0)  # shared by configs that differ only in e.g. eta: take its connectivity
+    structure = FSBIStructure(cfg, cached.conns, cached.monitored)
+    r = theta.shape[0]
+    rule, r_ext = PolynomialRule.from_theta(jnp.asarray(theta, jnp.float32))
+    decays = trace_decays(cfg, rule)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(jnp.arange(r, dtype=jnp.uint32))
+    capacity = default_ext_capacity(cfg, float(theta[:, -1].max()))
+    state0 = initial_state(structure, r)
+    n_steps = n_blocks * block
+    kernel_block = kernel_block or block
+    flat = lambda spikes: {p: x.reshape((n_steps,) + x.shape[2:]) for p, x in spikes.items()}  # noqa: E731
+
+    @jax.jit
+    def xla(state):
+        def outer(s, b):
+            uniforms = external_uniforms(keys, b * block, block, capacity)
+            return jax.lax.scan(lambda s, u: fsbi_step(structure, structure.conns, rule, r_ext, decays, u, s, 4),
+                                s, uniforms)
+        state, spikes = jax.lax.scan(outer, state, jnp.arange(n_blocks))
+        return state, flat(spikes)
+
+    @jax.jit
+    def blocks(state):
+        def outer(s, b):
+            uniforms = external_uniforms(keys, b * kernel_block, kernel_block, capacity)
+            ids, over = jax.vmap(jax.vmap(lambda u, rate: external_source_ids(u, rate, cfg.n_ext, cfg.dt)),
+                                 in_axes=(0, None))(uniforms, r_ext)
+            return kernel.polynomial_block(cfg, structure.conns, rule, decays, ids, over, s, (cfg.n_exc, cfg.n_inh),
+                                           allow_fma)
+        state, spikes = jax.lax.scan(outer, state, jnp.arange(n_steps // kernel_block))
+        assert spikes["E"].dtype == jnp.bool_
+        return state, flat({p: x.astype(jnp.float32) for p, x in spikes.items()})
+
+    return (xla(state0) if xla_path else None), blocks(state0)
+
+
+def three_rules(rates=(20.0, 25.0, 30.0)):
+    theta = np.stack([REFERENCE_RULE, fsbi.sample_prior("polynomial", 1, 3)[0], REFERENCE_RULE])
+    theta[:, 24] = rates
+    return theta
+
+
+def assert_states_agree(a, b):
+    """Same spikes-derived state exactly; float state to float32 rounding."""
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape and x.dtype == y.dtype
+        if x.dtype == np.float32:
+            np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(y, x)
+
+
+@needs_kernel
+@pytest.mark.parametrize("allow_fma", [True, False], ids=["fma", "no-fma"])
+def test_block_kernel_steps_equal_the_xla_steps(allow_fma):
+    """400 steps of three rules from rest: the same spikes in every step and the same state (neurons,
+    pending conductances, delay ring, weights, traces, guard). The kernel does the XLA path's float32
+    operations in its order (with FMAs where XLA's CPU backend fuses them), so on the development
+    machine the two agree bit for bit over thousands of steps, and without FMAs (the variant for
+    processors without them) to rounding, with the same spikes over 2000 steps; the test asks for
+    exact spikes over 400 steps and the float state to 1e-5."""
+    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(three_rules(), 4, allow_fma=allow_fma)
+    for p in ("E", "I"):
+        counts = np.asarray(spikes_x[p]).sum(axis=(0, 2))
+        assert np.all(counts > 20), counts  # every rule is active
+        np.testing.assert_array_equal(np.asarray(spikes_k[p]), np.asarray(spikes_x[p]), err_msg=p)
+    moved = sum(int(np.sum(np.asarray(state_x.weights[k]) != 0.1 if k in ("ee", "ei") else
+                           np.asarray(state_x.weights[k]) != 1.0)) for k in state_x.weights)
+    assert moved > 1000  # plasticity acted
+    assert int(state_k.step) == 400
+    assert_states_agree(state_x, state_k)
+
+
+@needs_kernel
+def test_block_kernel_does_not_depend_on_the_block_length():
+    _, (state_a, spikes_a) = run_both_paths(three_rules(), 2, block=100, xla_path=False)
+    _, (state_b, spikes_b) = run_both_paths(three_rules(), 5, block=40, kernel_block=40, xla_path=False)
+    for p in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(spikes_a[p]), np.asarray(spikes_b[p]))
+    for x, y in zip(jax.tree_util.tree_leaves(state_a), jax.tree_util.tree_leaves(state_b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@needs_kernel
+def test_block_kernel_freezes_a_blown_up_rule_inside_a_block():
+    """With a low guard limit the most active rules trip it mid-block: the kernel stops them at the same
+    step as XLA (stop time (step + 1) dt), emits nothing for them afterwards, and leaves the others
+    running."""
+    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(three_rules((12.0, 30.0, 40.0)), 4,
+                                                              blowup_rate=1.2)
+    stop = np.asarray(state_k.stop_time)
+    np.testing.assert_array_equal(stop, np.asarray(state_x.stop_time))
+    np.testing.assert_array_equal(np.asarray(state_k.alive), np.asarray(state_x.alive))
+    stopped = stop > 0
+    assert stopped.any() and not stopped.all(), stop
+    for r in np.nonzero(stopped)[0]:
+        k = round(stop[r] / 1e-4)  # steps emitted before the stop: 0 .. k-1
+        assert k % 100 != 0  # inside a block, not at its edge
+        assert np.asarray(spikes_k["E"])[:k, r].sum() > 0 and np.asarray(spikes_k["E"])[k:, r].sum() == 0
+    for p in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(spikes_k[p]), np.asarray(spikes_x[p]))
+    assert_states_agree(state_x, state_k)
+
+
+@needs_kernel
+def test_block_kernel_rejects_what_it_cannot_read():
+    cfg = make_config("polynomial", n_exc=40, n_inh=10, n_ext=20, duration=1.0, record_start=0.5)
+    structure = get_structure(cfg, 0)
+    rule, _ = PolynomialRule.from_theta(jnp.asarray(three_rules()[:2], jnp.float32))
+    decays = trace_decays(cfg, rule)
+    state = initial_state(structure, 2)
+    ids, over = jnp.zeros((10, 2, 16), jnp.int32), jnp.zeros((10, 2), jnp.int32)
+    with pytest.raises(ValueError, match="ext_ids"):
+        kernel.polynomial_block(cfg, structure.conns, rule, decays, ids[:, :1], over, state)
+    with pytest.raises(ValueError, match="rule.alpha"):
+        kernel.polynomial_block(cfg, structure.conns, rule._replace(alpha=rule.alpha[:1]), decays, ids, over, state)
+    with pytest.raises(ValueError, match="polynomial"):
+        kernel.polynomial_block(make_config("mlp", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)

@@ -265,6 +265,16 @@ def _chunk_periods(total_periods: int, max_periods: int) -> int:
     return best
 
 
+def flat_index_span(net: Network) -> int:
+    """Flat indices one network occupies in the batched event loops (spikes of all populations and
+    Poisson sources, fused into one index space, and the synapses of the largest projection): a batch of
+    ``b`` networks needs ``b * flat_index_span(net) < 2**31`` for int32 indices."""
+    neurons = sum(p.size for p in net.populations) + sum(i.n_sources for i in net.poisson_inputs)
+    synapses = [p.connectivity.n_synapses for p in net.projections]
+    synapses += [t.connectivity.n_synapses for i in net.poisson_inputs for t in i.targets]
+    return neurons + max(synapses, default=0) + 1
+
+
 def simulate(
     net: Network,
     duration: float,
@@ -322,6 +332,11 @@ def simulate(
     b = batch_size_of(params)
     if batch is not None and batch != b:
         raise ValueError(f"batch = {batch} does not match the params' batch axis of {b}")
+    per_member = flat_index_span(net)
+    if b * per_member >= 2**31 - 1:
+        raise ValueError(f"a batch of {b} networks of this size exceeds the int32 index range of the event loops "
+                         f"({per_member} neuron, source and synapse indices per network); simulate at most "
+                         f"{(2**31 - 2) // per_member} networks per call")
 
     indices = {
         "spikes": {p: _indices(net, p, ix) for p, ix in record.spikes.items()},

@@ -217,3 +217,14 @@ def test_fusion_is_skipped_when_rows_are_very_unequal():
     assert fused_layout(Network(1e-4, pops, (dense, sparse), propagation="events")) is None
     assert fused_layout(Network(1e-4, pops, (sparse, Projection("BB", "B", "B", C.bernoulli(key, 200, 200, 0.02), 0.1)),
                                 propagation="events")) is not None
+
+
+def test_batches_beyond_int32_event_indices_are_refused():
+    from jaxsnn.simulate import flat_index_span
+
+    net = counting_network(1000, 5.0)
+    span = flat_index_span(net)
+    assert span > 1000  # the population, the Poisson sources and the widest projection
+    too_many = (2**31 - 1) // span + 1
+    with pytest.raises(ValueError, match="int32 index range.*at most"):
+        simulate(net, 0.001, jax.random.key(0), batch=too_many)

@@ -55,7 +55,7 @@ class SpikeEvents(NamedTuple):
     """Recorded spikes of one population over a batch: parallel arrays of equal length.
 
     member: batch member; step: time step (time = step * dt); neuron: index into the recorded
-    neurons' list (equal to the population index when all neurons are recorded).
+    neurons' list (equal to the population index when all neurons are recorded); all int64.
     overflow: number of spikes that did not fit the buffers (0 means nothing was lost).
     """
 
@@ -385,7 +385,9 @@ def simulate(
     for p, parts in spikes_parts.items():
         member, step, neuron = (np.concatenate(x) for x in zip(*parts))
         order = np.lexsort((neuron, step, member))
-        spikes[p] = SpikeEvents(member[order], step[order], neuron[order], overflow[p])
+        # one dtype whichever buffer recorded them (bit masks unpack to int64, event buffers hold int32)
+        spikes[p] = SpikeEvents(member[order].astype(np.int64), step[order].astype(np.int64),
+                                neuron[order].astype(np.int64), overflow[p])
         if overflow[p] and on_overflow != "ignore":
             msg = (f"spike recording of {p!r} overflowed: {overflow[p]} spikes were not recorded; "
                    f"raise Record.max_rate (now {record.max_rate} Hz)")

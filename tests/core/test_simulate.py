@@ -142,6 +142,7 @@ def test_bitmask_and_event_recordings_agree():
         assert a.step.size > (100 if pop == "E" else 5)
         for field in ("member", "step", "neuron"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            assert getattr(a, field).dtype == getattr(b, field).dtype == np.int64
     with pytest.raises(ValueError, match="spike_format"):
         simulate(net, 0.01, jax.random.key(0), record=Record(spikes={"E": None}, spike_format="dense"))
 

@@ -11,11 +11,11 @@ Two measurements, each run twice (the first call compiles; the second is timed):
 The reference C++ simulator costs about 19 CPU-s per 70 s polynomial rule and 950 per MLP rule on one
 core of this kind of machine. CPU time is the process's (all threads). The machines these figures are
 taken on are shared, so timings are noisy: the load average is printed with each row.
-Each row is timed with the polynomial rule's network in the compiled CPU kernels
-(``synapse_kernel="cpu"``: whole blocks of steps in one custom call) and in XLA ops (``"xla"``), and the
-ratio printed. ``--single-thread`` runs XLA on one thread (its idle worker threads otherwise add CPU
-time while the single-threaded kernel runs). The CPU time is split into
-the plastic phase and the recorded window (streaming metrics cost extra per step). Short runs
+Each row is timed with the network in the compiled CPU kernels (``synapse_kernel="cpu"``: whole blocks
+of steps in one custom call, polynomial or MLP rules) and in XLA ops (``"xla"``), and the ratio printed.
+``--single-thread`` runs XLA on one thread (its idle worker threads otherwise add CPU time while the
+single-threaded kernel runs). The CPU time is split into the plastic phase and the recorded window
+(streaming metrics cost extra per step). Short runs
 (``--duration``, default 1.2 s with a 0.6 s window, ``--window``) are extrapolated to 70 s; they start
 from rest, when activity is still low, and over-weight the window, so the honest figure is the whole
 protocol: ``--duration 70 --window 10`` (no extrapolation).
@@ -57,7 +57,7 @@ def timed(theta: np.ndarray, opts: dict, warm: bool = True) -> dict:
     r = theta.shape[0]
     scale = PROTOCOL / opts["duration"]
     return {"plastic_cpu_s": res.phase_s["plastic_cpu"], "window_cpu_s": res.phase_s["window_cpu"],
-            "synapse_kernel": opts.get("synapse_kernel", "auto"),"batch": r, "n_exc": opts["n_exc"], "n_inh": opts["n_inh"], "duration_s": opts["duration"],
+            "synapse_kernel": opts.get("synapse_kernel", "auto"), "batch": r, "n_exc": opts["n_exc"], "n_inh": opts["n_inh"], "duration_s": opts["duration"],
             "wall_s": wall, "cpu_s": cpu, "compile_s": (first - wall) if warm else float("nan"),
             "cpu_s_per_rule_70s": cpu * scale / r, "wall_s_per_rule_70s": wall * scale / r,
             "rate_hz": float(np.nanmean(res.metrics["rate"])),
@@ -84,7 +84,7 @@ def main() -> int:
     p.add_argument("--scaled-batch", type=int, default=0, help="also time R prior rules on 400 E + 100 I (0: skip)")
     p.add_argument("--scaled-duration", type=float, default=10.0, help="biological seconds of the scaled run")
     p.add_argument("--kernels", nargs="+", choices=("cpu", "xla"), default=None,
-                   help="synapse paths to time (default: cpu and xla for polynomial rules, xla for MLP)")
+                   help="synapse paths to time (default: cpu and xla)")
     p.add_argument("--window", type=float, default=0.6, help="recorded window at the end of each run (s, >= 0.52)")
     p.add_argument("--cold", action="store_true", help="one run per row, compilation included (long runs)")
     p.add_argument("--single-thread", action="store_true", help="XLA on one thread (set before jax is imported)")
@@ -93,7 +93,7 @@ def main() -> int:
     if args.single_thread:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    kernels = args.kernels or (["cpu", "xla"] if args.task == "polynomial" else ["xla"])
+    kernels = args.kernels or ["cpu", "xla"]
     from jaxsnn import fsbi
 
     if args.task == "polynomial":

@@ -31,10 +31,11 @@ class FSBIConfig:
     with buffers for ``spike_buffer_rate`` Hz on average per neuron (overflow is counted per rule).
     Execution: ``block`` spikes per event-loop turn; ``chunk_duration`` (s) per compiled call;
     ``ext_capacity``: most external source spikes drawn per step and rule (None: from the rates);
-    ``synapse_kernel``: how polynomial-rule networks are stepped: ``"xla"`` (XLA ops, any backend),
-    ``"cpu"`` (whole blocks of steps in the compiled CPU kernel of :mod:`jaxsnn.fsbi.kernel`, the
-    same arithmetic, about 4x less CPU time per rule),
-    ``"auto"``: the kernel on a CPU backend where it builds, else XLA. MLP rules always use XLA.
+    ``synapse_kernel``: how the networks are stepped: ``"xla"`` (XLA ops, any backend), ``"cpu"``
+    (whole blocks of steps in the compiled CPU kernels of :mod:`jaxsnn.fsbi.kernel`: polynomial rules
+    with the same arithmetic, about 4x less CPU time per rule; MLP rules with the same neuron
+    arithmetic and the MLP to float32 rounding, about 4x less), ``"auto"``: the kernel on a CPU
+    backend where it builds, else XLA.
     """
 
     task: str = "polynomial"

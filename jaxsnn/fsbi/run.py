@@ -27,8 +27,8 @@ from .simulator import (
 
 #: Steps whose external random numbers are drawn together, outside the per-step loop.
 RNG_BLOCK = 100
-#: Steps per call of the block kernel (jaxsnn.fsbi.kernel.polynomial_block). Long blocks keep one rule's
-#: weights in cache for longer: its on-post updates reuse cache lines that earlier steps fetched.
+#: Steps per call of the block kernels (jaxsnn.fsbi.kernel.polynomial_block, mlp_block). Long blocks keep
+#: one rule's weights in cache for longer: its on-post updates reuse cache lines that earlier steps fetched.
 KERNEL_BLOCK = 1000
 
 
@@ -149,8 +149,9 @@ class _Programs:
         def run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps, record=None):
             """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
             a divisor of it); with ``record`` also the spikes of the recorded neurons ``[n_steps, R, n]``."""
-            from .kernel import polynomial_block
+            from .kernel import mlp_block, polynomial_block
 
+            network_block = polynomial_block if cfg.task == "polynomial" else mlp_block
             block_len = math.gcd(n_steps, KERNEL_BLOCK)
             first_step = state.step
 
@@ -158,7 +159,7 @@ class _Programs:
                 uniforms = external_uniforms(rule_keys, first_step + b * block_len, block_len, ext_capacity)
                 ext_ids, ext_over = jax.vmap(jax.vmap(lambda u, r: external_source_ids(u, r, cfg.n_ext, cfg.dt)),
                                              in_axes=(0, None))(uniforms, r_ext)
-                return polynomial_block(cfg, conns, rule, decays, ext_ids, ext_over, s, record)
+                return network_block(cfg, conns, rule, decays, ext_ids, ext_over, s, record)
 
             state, spikes = jax.lax.scan(block, state, jnp.arange(n_steps // block_len, dtype=jnp.int32))
             if record is None:
@@ -246,8 +247,9 @@ _KERNEL_WARNED: set[str] = set()
 
 def uses_synapse_kernel(cfg: FSBIConfig) -> bool:
     """Whether ``cfg`` runs in the compiled CPU kernels of :mod:`jaxsnn.fsbi.kernel` (see ``synapse_kernel``):
-    whole blocks of steps in :func:`~jaxsnn.fsbi.kernel.polynomial_block`."""
-    if cfg.task != "polynomial" or cfg.synapse_kernel == "xla":
+    whole blocks of steps in :func:`~jaxsnn.fsbi.kernel.polynomial_block` or
+    :func:`~jaxsnn.fsbi.kernel.mlp_block`."""
+    if cfg.synapse_kernel == "xla":
         return False
     if jax.default_backend() != "cpu":
         if cfg.synapse_kernel == "cpu":

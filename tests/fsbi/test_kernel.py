@@ -10,7 +10,7 @@ from jaxsnn import fsbi
 from jaxsnn.fsbi import kernel
 from jaxsnn.fsbi import run as fsbi_run
 from jaxsnn.fsbi.config import make_config
-from jaxsnn.fsbi.rules import PolynomialRule
+from jaxsnn.fsbi.rules import MLPRule, PolynomialRule
 from jaxsnn.fsbi.run import get_structure
 from jaxsnn.fsbi.simulator import (
     FSBIStructure, default_ext_capacity, external_source_ids, external_uniforms, fsbi_step, initial_state,
@@ -89,6 +89,8 @@ def test_unavailable_kernel_falls_back_or_raises(monkeypatch):
     with pytest.warns(RuntimeWarning, match="no compiler"):
         assert fsbi_run.uses_synapse_kernel(make_config("polynomial")) is False
     assert fsbi_run.uses_synapse_kernel(make_config("mlp", synapse_kernel="auto")) is False
+    with pytest.raises(ValueError, match="no compiler"):
+        fsbi_run.uses_synapse_kernel(make_config("mlp", synapse_kernel="cpu"))
     with pytest.raises(ValueError, match="synapse_kernel"):
         make_config("polynomial", synapse_kernel="gpu")
 
@@ -107,13 +109,19 @@ def test_kernel_rejects_what_it_cannot_read():
 def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True, xla_path=True, **overrides):
     """Advance a small network ``n_blocks * block`` steps from rest through XLA (``fsbi_step``, synapses in
     XLA ops; skipped unless ``xla_path``) and through the block kernel (``kernel_block`` steps per call);
-    return, for each, the final state and the spikes of every step ``{"E": [steps, R, n_E], "I": ...}``."""
-    cfg = make_config("polynomial", **{**dict(n_exc=400, n_inh=100, duration=1.0, record_start=0.5, eta=0.05),
-                                       **overrides})
+    return, for each, the final state and the spikes of every step ``{"E": [steps, R, n_E], "I": ...}``.
+    The task follows from θ's size (25 polynomial, 23 MLP)."""
+    task = "polynomial" if theta.shape[1] == 25 else "mlp"
+    defaults = dict(n_exc=400, n_inh=100, duration=1.0, record_start=0.5)
+    if task == "polynomial":
+        defaults["eta"] = 0.05
+    cfg = make_config(task, **{**defaults, **overrides})
     cached = get_structure(cfg, 0)  # shared by configs that differ only in e.g. eta: take its connectivity
     structure = FSBIStructure(cfg, cached.conns, cached.monitored)
     r = theta.shape[0]
-    rule, r_ext = PolynomialRule.from_theta(jnp.asarray(theta, jnp.float32))
+    rule_type, network_block = ((PolynomialRule, kernel.polynomial_block) if task == "polynomial" else
+                                (MLPRule, kernel.mlp_block))
+    rule, r_ext = rule_type.from_theta(jnp.asarray(theta, jnp.float32))
     decays = trace_decays(cfg, rule)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(jnp.arange(r, dtype=jnp.uint32))
     capacity = default_ext_capacity(cfg, float(theta[:, -1].max()))
@@ -137,8 +145,7 @@ def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True
             uniforms = external_uniforms(keys, b * kernel_block, kernel_block, capacity)
             ids, over = jax.vmap(jax.vmap(lambda u, rate: external_source_ids(u, rate, cfg.n_ext, cfg.dt)),
                                  in_axes=(0, None))(uniforms, r_ext)
-            return kernel.polynomial_block(cfg, structure.conns, rule, decays, ids, over, s, (cfg.n_exc, cfg.n_inh),
-                                           allow_fma)
+            return network_block(cfg, structure.conns, rule, decays, ids, over, s, (cfg.n_exc, cfg.n_inh), allow_fma)
         state, spikes = jax.lax.scan(outer, state, jnp.arange(n_steps // kernel_block))
         assert spikes["E"].dtype == jnp.bool_
         return state, flat({p: x.astype(jnp.float32) for p, x in spikes.items()})
@@ -232,3 +239,109 @@ def test_block_kernel_rejects_what_it_cannot_read():
         kernel.polynomial_block(cfg, structure.conns, rule._replace(alpha=rule.alpha[:1]), decays, ids, over, state)
     with pytest.raises(ValueError, match="polynomial"):
         kernel.polynomial_block(make_config("mlp", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)
+
+
+# --- MLP rules ---------------------------------------------------------------------------------------
+
+def mlp_rules(rates=(20.0, 25.0, 30.0), eta=((0.05, 0.05), (0.1, 0.02), (0.02, 0.1))):
+    """Three MLP rules with random last layers (prior draws) and learning rates large enough that the
+    weights move within a few hundred steps."""
+    theta = fsbi.sample_prior("mlp", len(rates), 5)
+    theta[:, :2] = eta
+    theta[:, 22] = rates
+    return theta
+
+
+@needs_kernel
+def test_uses_the_kernel_for_mlp_rules_unless_xla_is_asked_for():
+    assert fsbi_run.uses_synapse_kernel(make_config("mlp")) is True
+    assert fsbi_run.uses_synapse_kernel(make_config("mlp", synapse_kernel="cpu")) is True
+    assert fsbi_run.uses_synapse_kernel(make_config("mlp", synapse_kernel="xla")) is False
+
+
+@needs_kernel
+@pytest.mark.parametrize("allow_fma, mlp_traces", [(True, "reference"), (False, "reference"), (True, "configured")],
+                         ids=["fma", "no-fma", "configured-traces"])
+def test_mlp_block_kernel_steps_agree_with_the_xla_steps(allow_fma, mlp_traces):
+    """400 steps of three MLP rules from rest: the same spikes in every step, and the state (CVAIF neurons
+    with their traces, pending conductances, ring, weights, rule traces, guard) to float32 rounding. The
+    neuron arithmetic is XLA's (with FMAs where XLA fuses them: with the learning rates at 0 the two
+    paths agree bit for bit on the development machine); the MLP's sigmoids use another exp and its
+    sums another order, so the weights differ by rounding (about 1e-7 relative here)."""
+    theta = mlp_rules()
+    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(theta, 4, allow_fma=allow_fma, mlp_traces=mlp_traces)
+    for p in ("E", "I"):
+        counts = np.asarray(spikes_x[p]).sum(axis=(0, 2))
+        assert np.all(counts > 20), counts  # every rule is active
+        np.testing.assert_array_equal(np.asarray(spikes_k[p]), np.asarray(spikes_x[p]), err_msg=p)
+    assert set(state_k.weights) == {"ee", "ie"}
+    for name, w0 in (("ee", 0.1), ("ie", 1.0)):
+        moved = np.abs(np.asarray(state_x.weights[name]) - w0)
+        assert np.sum(moved > 1e-4) > 1000, name  # the MLP rule acted on many synapses
+    assert int(state_k.step) == 400
+    assert_states_agree(state_x, state_k)
+
+
+@needs_kernel
+def test_mlp_block_kernel_does_not_depend_on_the_block_length():
+    theta = mlp_rules()
+    _, (state_a, spikes_a) = run_both_paths(theta, 2, block=100, xla_path=False)
+    _, (state_b, spikes_b) = run_both_paths(theta, 5, block=40, kernel_block=40, xla_path=False)
+    for p in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(spikes_a[p]), np.asarray(spikes_b[p]))
+    for x, y in zip(jax.tree_util.tree_leaves(state_a), jax.tree_util.tree_leaves(state_b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@needs_kernel
+def test_mlp_block_kernel_freezes_a_blown_up_rule_inside_a_block():
+    """With a low guard limit the most active MLP rules stop mid-block at the same step as in XLA, emit
+    nothing afterwards, and the others keep running."""
+    theta = mlp_rules((12.0, 30.0, 40.0))
+    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(theta, 4, blowup_rate=1.0)
+    stop = np.asarray(state_k.stop_time)
+    np.testing.assert_array_equal(stop, np.asarray(state_x.stop_time))
+    np.testing.assert_array_equal(np.asarray(state_k.alive), np.asarray(state_x.alive))
+    stopped = stop > 0
+    assert stopped.any() and not stopped.all(), stop
+    for r in np.nonzero(stopped)[0]:
+        k = round(stop[r] / 1e-4)  # steps emitted before the stop: 0 .. k-1
+        assert k % 100 != 0  # inside a block, not at its edge
+        assert np.asarray(spikes_k["E"])[:k, r].sum() > 0 and np.asarray(spikes_k["E"])[k:, r].sum() == 0
+    for p in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(spikes_k[p]), np.asarray(spikes_x[p]))
+    assert_states_agree(state_x, state_k)
+
+
+@needs_kernel
+def test_mlp_kernel_and_xla_simulations_agree():
+    """Whole short runs (1.6 s, plasticity on, the last 0.6 s recorded) through simulate: the first rule
+    blows up, at the same time on both paths, and its metrics are NaN; the rounding differences of the
+    MLP leave the others' metrics within a few percent (here they agree to 4 digits)."""
+    theta = mlp_rules((8.0, 12.0, 14.0), eta=((0.01, 0.01), (0.005, 0.02), (0.001, 0.004)))
+    a = small(theta, task="mlp", synapse_kernel="cpu")
+    b = small(theta, task="mlp", synapse_kernel="xla")
+    assert 0 < a.blowup_time[0] < 1.6 and np.all(a.blowup_time[1:] == -1)
+    np.testing.assert_allclose(a.blowup_time, b.blowup_time, atol=1e-3)
+    assert all(np.isnan(v[0]) for v in a.metrics.values())
+    assert np.all(a.metrics["rate"][1:] > 0.5)
+    assert np.all(np.abs(a.metrics["weef"][1:] - 0.1) > 1e-3)  # the weights moved
+    for name in ("rate", "rate_i", "cv_isi", "weef", "wief"):
+        np.testing.assert_allclose(a.metrics[name][1:], b.metrics[name][1:], rtol=0.03, err_msg=name)
+
+
+@needs_kernel
+def test_mlp_block_kernel_rejects_what_it_cannot_read():
+    cfg = make_config("mlp", n_exc=40, n_inh=10, n_ext=20, duration=1.0, record_start=0.5)
+    structure = get_structure(cfg, 0)
+    rule, _ = MLPRule.from_theta(jnp.asarray(mlp_rules()[:2], jnp.float32))
+    decays = trace_decays(cfg, rule)
+    state = initial_state(structure, 2)
+    ids, over = jnp.zeros((10, 2, 16), jnp.int32), jnp.zeros((10, 2), jnp.int32)
+    with pytest.raises(ValueError, match="ext_ids"):
+        kernel.mlp_block(cfg, structure.conns, rule, decays, ids[:, :1], over, state)
+    with pytest.raises(ValueError, match="rule.last"):
+        kernel.mlp_block(cfg, structure.conns, MLPRule(rule.hidden1, rule.hidden2, rule.eta, rule.last[:1]), decays,
+                         ids, over, state)
+    with pytest.raises(ValueError, match="MLP rules only"):
+        kernel.mlp_block(make_config("polynomial", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)

@@ -340,6 +340,53 @@ inline void decay_traces(float* x1, float* x2, const float* events, int64_t n, f
   }
 }
 
+// Shared by the polynomial and MLP blocks: one rule's external-source rows ``ids`` (``[C]``, padded with
+// ``nX``), asked for from memory while the neurons update.
+inline void prefetch_external(const int32_t* ids, int64_t C, int64_t nX, const Matrix ext_out[2]) {
+  for (int64_t s = 0; s < C && ids[s] < nX; ++s)
+    for (int q = 0; q < 2; ++q) prefetch_row(ext_out[q].row(ids[s]), ext_out[q].cols);
+}
+
+// Step 2: the blow-up guard of rule m after a step with ``n_spikes`` E spikes; a running rule whose
+// guard leaves (0, limit) stops at the end of step k.
+template <typename Math>
+inline void guard_step(float& guard, bool& alive, float& stop_time, bool alive_now, int64_t n_spikes, int32_t k,
+                       float dt, float decay, float scale, float limit) {
+  guard = Math::madd(guard, decay, static_cast<float>(n_spikes) / scale);
+  if (alive_now && (guard >= limit || guard <= 0.0f)) {
+    stop_time = static_cast<float>(k + 1) * dt;
+    alive = false;
+  }
+}
+
+// Step 3, external part: the spikes of sources ``ids`` add ``w_ext`` to their targets' excitatory
+// increments ``exc[q]``, summed apart first and then added, as in the XLA path (same rounding).
+inline void transmit_external(const int32_t* ids, int64_t C, int64_t nX, const Matrix ext_out[2],
+                              const int64_t size[2], float w_ext, std::vector<float> ext_acc[2], float* const exc[2]) {
+  int64_t n_ext = 0;
+  while (n_ext < C && ids[n_ext] < nX) ++n_ext;
+  if (n_ext == 0) return;
+  for (int q = 0; q < 2; ++q) {
+    std::fill(ext_acc[q].begin(), ext_acc[q].end(), 0.0f);
+    for (int64_t s = 0; s < n_ext; ++s) transmit_static_one(ext_out[q], ids[s], size[q], w_ext, ext_acc[q].data());
+    const float* ext = ext_acc[q].data();
+    for (int64_t i = 0; i < size[q]; ++i) exc[q][i] += ext[i];
+  }
+}
+
+// End of a step: this step's spikes replace the ring slot just read, and the recorded neurons' spikes
+// (the first ``rec_size[q]``) go to ``rec[q]`` row ``row`` when recording.
+inline void enter_ring(float* const arrived[2], float* const spikes[2], const int64_t size[2], bool* const rec[2],
+                       const int64_t rec_size[2], int64_t row) {
+  for (int q = 0; q < 2; ++q) {
+    std::memcpy(arrived[q], spikes[q], sizeof(float) * size[q]);
+    if (rec[q] != nullptr) {
+      bool* out = rec[q] + row * rec_size[q];
+      for (int64_t i = 0; i < rec_size[q]; ++i) out[i] = spikes[q][i] != 0.0f;
+    }
+  }
+}
+
 // Advance every rule by B steps (the order of the module docstring of jaxsnn/fsbi/simulator.py). Rules
 // are independent, so each runs its whole block before the next: over a long block, the scattered
 // on-post updates find much of the rule's weight array in cache.
@@ -407,18 +454,13 @@ void run_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*>& o
       const int32_t k = step0 + static_cast<int32_t>(b);
       const bool alive_now = alive[m];
       const int32_t* ids = ext_ids + (b * R + m) * C;
-      if (alive_now)  // the external sources' target lists, read in step 3, load during the neuron update
-        for (int64_t s = 0; s < C && ids[s] < nX; ++s)
-          for (int q = 0; q < 2; ++q) prefetch_row(ext_out[q].row(ids[s]), ext_out[q].cols);
+      if (alive_now) prefetch_external(ids, C, nX, ext_out);  // read in step 3
       // 1. neurons
       for (int q = 0; q < 2; ++q) neuron_step<Math>(pop[q], c, alive_now, spikes[q], spiked[q]);
       for (int p = 0; p < 4; ++p) prefetch_post(spiked[post_pop[p]], in_pre[p], in_syn[p], pre_size[p], w[p]);
       // 2. blow-up guard
-      guard[m] = Math::madd(guard[m], guard_decay, static_cast<float>(spiked[0].size()) / guard_scale);
-      if (alive_now && (guard[m] >= guard_limit || guard[m] <= 0.0f)) {
-        stop_time[m] = static_cast<float>(k + 1) * dt;
-        alive[m] = false;
-      }
+      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, spiked[0].size(), k, dt, guard_decay,
+                       guard_scale, guard_limit);
       // 3. arrivals of the spikes emitted D steps ago, and external spikes
       const int64_t slot = k % D;
       float* arrived[2] = {f(14) + (slot * R + m) * nE, f(15) + (slot * R + m) * nI};
@@ -427,18 +469,8 @@ void run_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*>& o
         transmit_plastic<Math>(arrived_list[pre_pop[p]], out_post[p], out_syn[p], post_size[p], w[p], target[p],
                                x_post[p], eta, alpha[4 * m + p], kappa[4 * m + p], w_max);
       if (alive_now) {
-        // summed apart and added to the recurrent increments, as in the XLA path (same rounding)
-        int64_t n_ext = 0;
-        while (n_ext < C && ids[n_ext] < nX) ++n_ext;
-        if (n_ext > 0) {
-          for (int q = 0; q < 2; ++q) {
-            std::fill(ext_acc[q].begin(), ext_acc[q].end(), 0.0f);
-            for (int64_t s = 0; s < n_ext; ++s) transmit_static_one(ext_out[q], ids[s], size[q], w_ext, ext_acc[q].data());
-            float* exc = pop[q].exc;
-            const float* ext = ext_acc[q].data();
-            for (int64_t i = 0; i < size[q]; ++i) exc[i] += ext[i];
-          }
-        }
+        float* const exc[2] = {pop[0].exc, pop[1].exc};
+        transmit_external(ids, C, nX, ext_out, size, w_ext, ext_acc, exc);
         ext_overflow[m] += ext_over[b * R + m];
       }
       // 4. on-post plasticity for this step's spikes
@@ -451,14 +483,7 @@ void run_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*>& o
       decay_traces(x_pre[2], x_pre[3], arrived[1], nI, decay[2], decay[3]);
       decay_traces(x_post[0], x_post[2], spikes[0], nE, decay[4], decay[6]);
       decay_traces(x_post[1], x_post[3], spikes[1], nI, decay[5], decay[7]);
-      for (int q = 0; q < 2; ++q) {
-        std::memcpy(arrived[q], spikes[q], sizeof(float) * size[q]);
-        if (record) {
-          const int64_t n = rec_size[q];
-          bool* row = rec[q] + (b * R + m) * n;
-          for (int64_t i = 0; i < n; ++i) row[i] = spikes[q][i] != 0.0f;
-        }
-      }
+      enter_ring(arrived, spikes, size, rec, rec_size, b * R + m);
     }
   }
   *step = step0 + static_cast<int32_t>(B);
@@ -806,19 +831,14 @@ void run_mlp_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*
       const int32_t k = step0 + static_cast<int32_t>(b);
       const bool alive_now = alive[m];
       const int32_t* ids = ext_ids + (b * R + m) * C;
-      if (alive_now)
-        for (int64_t s = 0; s < C && ids[s] < nX; ++s)
-          for (int q = 0; q < 2; ++q) prefetch_row(ext_out[q].row(ids[s]), ext_out[q].cols);
+      if (alive_now) prefetch_external(ids, C, nX, ext_out);
       // 1. neurons
       for (int q = 0; q < 2; ++q) cvaif_step<Math>(pop[q], c, alive_now, spikes[q], spiked[q]);
       prefetch_post(spiked[0], in_pre[0], in_syn[0], nE, w_ee);
       prefetch_post(spiked[0], in_pre[2], in_syn[2], nI, w_ie);
       // 2. blow-up guard
-      guard[m] = Math::madd(guard[m], at.guard_decay, static_cast<float>(spiked[0].size()) / at.guard_scale);
-      if (alive_now && (guard[m] >= at.guard_limit || guard[m] <= 0.0f)) {
-        stop_time[m] = static_cast<float>(k + 1) * at.dt;
-        alive[m] = false;
-      }
+      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, spiked[0].size(), k, at.dt, at.guard_decay,
+                       at.guard_scale, at.guard_limit);
       // 3. arrivals (spikes emitted D steps ago): EE and IE transmit and learn, EI and II are static;
       // then the external spikes
       const int64_t slot = k % D;
@@ -831,18 +851,8 @@ void run_mlp_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*
                          last_m + 10, eta_ie, at.w_max, start.data());
       for (const int32_t j : arrived_list[1]) transmit_static_one(out_post[3], j, nI, at.w_ii, pop[1].inh);
       if (alive_now) {
-        int64_t n_ext = 0;
-        while (n_ext < C && ids[n_ext] < nX) ++n_ext;
-        if (n_ext > 0) {
-          for (int q = 0; q < 2; ++q) {
-            std::fill(ext_acc[q].begin(), ext_acc[q].end(), 0.0f);
-            for (int64_t s = 0; s < n_ext; ++s)
-              transmit_static_one(ext_out[q], ids[s], size[q], at.w_ext, ext_acc[q].data());
-            float* exc = pop[q].exc;
-            const float* ext = ext_acc[q].data();
-            for (int64_t i = 0; i < size[q]; ++i) exc[i] += ext[i];
-          }
-        }
+        float* const exc[2] = {pop[0].exc, pop[1].exc};
+        transmit_external(ids, C, nX, ext_out, size, at.w_ext, ext_acc, exc);
         ext_overflow[m] += ext_over[b * R + m];
       }
       // 4. on-post MLP updates for this step's E spikes (both plastic projections end on E)
@@ -855,14 +865,7 @@ void run_mlp_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*
       decay_traces(x_E_pre1, x_E_pre2, arrived[0], nE, decay[0], decay[1]);
       decay_traces(x_I_pre1, x_I_pre2, arrived[1], nI, decay[2], decay[3]);
       decay_traces(x_E_post1, x_E_post2, spikes[0], nE, decay[4], decay[5]);
-      for (int q = 0; q < 2; ++q) {
-        std::memcpy(arrived[q], spikes[q], sizeof(float) * size[q]);
-        if (record) {
-          const int64_t n = rec_size[q];
-          bool* row = rec[q] + (b * R + m) * n;
-          for (int64_t i = 0; i < n; ++i) row[i] = spikes[q][i] != 0.0f;
-        }
-      }
+      enter_ring(arrived, spikes, size, rec, rec_size, b * R + m);
     }
   }
   *step = step0 + static_cast<int32_t>(B);

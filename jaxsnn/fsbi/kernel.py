@@ -189,58 +189,18 @@ def polynomial_block(config, conns: dict, rule, decays: dict[str, Array], ext_id
     cfg = config
     if cfg.task != "polynomial":
         raise ValueError(f"the block kernel runs polynomial rules only; got task {cfg.task!r}")
-    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     r = state.rate_guard.shape[0]
-    n_steps, capacity = ext_ids.shape[0], ext_ids.shape[2]
-    if ext_ids.shape != (n_steps, r, capacity) or ext_over.shape != (n_steps, r):
-        raise ValueError(f"ext_ids must have shape [B, {r}, capacity] and ext_over [B, {r}]; got "
-                         f"{list(ext_ids.shape)} and {list(ext_over.shape)}")
     for name in ("alpha", "beta", "gamma", "kappa"):
         if jnp.shape(getattr(rule, name)) != (r, 4):
             raise ValueError(f"rule.{name} must have shape [{r}, 4] (one row per rule); got {list(jnp.shape(getattr(rule, name)))}")
-    operands = [f32(getattr(state.neurons[p], name)) for p in ("E", "I") for name in _NEURON_FIELDS]
-    operands += [f32(x) for p in ("E", "I") for x in state.pending[p]]
-    operands += [f32(state.ring["E"]), f32(state.ring["I"])]
-    operands += [f32(state.weights[p]) for p in PROJECTIONS]
-    operands += [f32(state.traces[name]) for name in TRACES]
-    operands += [f32(state.rate_guard), jnp.asarray(state.alive, bool), f32(state.stop_time),
-                 jnp.asarray(state.ext_overflow, jnp.int32), jnp.asarray(state.step, jnp.int32)]
-    n_state = len(operands)
-    operands += [jnp.asarray(ext_ids, jnp.int32), jnp.asarray(ext_over, jnp.int32)]
-    operands += [f32(getattr(rule, name)) for name in ("alpha", "beta", "gamma", "kappa")]
-    operands += [jnp.stack([f32(decays[name]) for name in TRACES], axis=1),
-                 neuron_constants(ConductanceIF(), cfg.dt)]
-    for p in PROJECTIONS:
-        c = conns[p]
-        operands += [c.out_post, c.out_syn, c.in_pre, c.in_syn]
-    operands += [conns["ext_e"].out_post, conns["ext_i"].out_post]
-    for x in operands[n_state + 8:]:
-        if x.dtype != jnp.int32:
-            raise ValueError(f"connectivity index arrays must be int32 for the kernel; got {x.dtype}")
-    for i, x in enumerate(operands[:n_state - 1]):
-        if x.shape[-2 if i in (14, 15) else 0] != r:  # ring: [delay, R, n]
-            raise ValueError(f"state array {i} has shape {list(x.shape)}; expected {r} rules")
-    results = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in operands[:n_state]]
-    if record is not None:
-        results += [jax.ShapeDtypeStruct((n_steps, r, n), jnp.bool_) for n in record]
-    call = jax.ffi.ffi_call(BLOCK_TARGET, results, input_output_aliases={k: k for k in range(n_state)},
-                            vmap_method="sequential")
     dt = cfg.dt
-    out = call(*operands, eta=np.float32(cfg.eta), w_max=np.float32(cfg.w_max), w_ext=np.float32(cfg.w_ext),
-               dt=np.float32(dt), guard_decay=np.float32(math.exp(-dt / cfg.blowup_tau)),
-               guard_scale=np.float32(cfg.blowup_tau * cfg.n_exc), guard_limit=np.float32(cfg.blowup_limit),
-               allow_fma=bool(allow_fma))
-    neuron_type = type(state.neurons["E"])
-    new_state = state._replace(
-        neurons={p: neuron_type(*out[5 * q: 5 * q + 5]) for q, p in enumerate(("E", "I"))},
-        pending={"E": (out[10], out[11]), "I": (out[12], out[13])},
-        ring={"E": out[14], "I": out[15]},
-        weights=dict(zip(PROJECTIONS, out[16:20])),
-        traces=dict(zip(TRACES, out[20:28])),
-        rate_guard=out[28], alive=out[29], stop_time=out[30], ext_overflow=out[31], step=out[32],
-    )
-    spikes = None if record is None else {"E": out[33], "I": out[34]}
-    return new_state, spikes
+    return _call_block(
+        BLOCK_TARGET, state, _NEURON_FIELDS, PROJECTIONS, TRACES, ext_ids, ext_over,
+        [getattr(rule, name) for name in ("alpha", "beta", "gamma", "kappa")], decays,
+        neuron_constants(ConductanceIF(), dt), conns, record,
+        eta=np.float32(cfg.eta), w_max=np.float32(cfg.w_max), w_ext=np.float32(cfg.w_ext), dt=np.float32(dt),
+        guard_decay=np.float32(math.exp(-dt / cfg.blowup_tau)), guard_scale=np.float32(cfg.blowup_tau * cfg.n_exc),
+        guard_limit=np.float32(cfg.blowup_limit), allow_fma=bool(allow_fma))
 
 
 #: Trace order of the MLP block kernel (that of :func:`~jaxsnn.fsbi.simulator.trace_names` for task "mlp").
@@ -291,58 +251,76 @@ def mlp_block(config, conns: dict, rule, decays: dict[str, Array], ext_ids: Arra
     cfg = config
     if cfg.task != "mlp":
         raise ValueError(f"mlp_block runs MLP rules only; got task {cfg.task!r}")
-    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     r = state.rate_guard.shape[0]
-    n_steps, capacity = ext_ids.shape[0], ext_ids.shape[2]
-    if ext_ids.shape != (n_steps, r, capacity) or ext_over.shape != (n_steps, r):
-        raise ValueError(f"ext_ids must have shape [B, {r}, capacity] and ext_over [B, {r}]; got "
-                         f"{list(ext_ids.shape)} and {list(ext_over.shape)}")
     n_hidden = rule.hidden1.shape[0]
     for name, shape in (("eta", (r, 2)), ("last", (r, 2, 2, 5)), ("hidden1", (n_hidden, 6)), ("hidden2", (4, n_hidden))):
         if jnp.shape(getattr(rule, name)) != shape:
             raise ValueError(f"rule.{name} must have shape {list(shape)}; got {list(jnp.shape(getattr(rule, name)))}")
     from .simulator import neuron_models  # the CVAIF of cfg.mlp_traces
 
-    model = neuron_models(cfg)
-    operands = [f32(getattr(state.neurons[p], name)) for p in ("E", "I") for name in _CVAIF_FIELDS]
+    dt = cfg.dt
+    return _call_block(
+        MLP_BLOCK_TARGET, state, _CVAIF_FIELDS, MLP_PROJECTIONS, MLP_TRACES, ext_ids, ext_over,
+        [rule.eta, rule.last, rule.hidden1, rule.hidden2], decays, cvaif_constants(neuron_models(cfg), dt), conns,
+        record, w_max=np.float32(cfg.w_max), w_ext=np.float32(cfg.w_ext), w_ei=np.float32(cfg.w_ei),
+        w_ii=np.float32(cfg.w_ii), dt=np.float32(dt), guard_decay=np.float32(math.exp(-dt / cfg.blowup_tau)),
+        guard_scale=np.float32(cfg.blowup_tau * cfg.n_exc), guard_limit=np.float32(cfg.blowup_limit),
+        allow_fma=bool(allow_fma))
+
+
+def _call_block(target: str, state, neuron_fields: tuple[str, ...], projections: tuple[str, ...],
+                traces: tuple[str, ...], ext_ids: Array, ext_over: Array, rule_operands: list, decays: dict[str, Array],
+                constants: Array, conns: dict, record: tuple[int, int] | None, **attributes):
+    """Call a block kernel: the state's arrays (aliased, in the order neurons E then I by ``neuron_fields``,
+    pending (exc, inh) E then I, rings E and I, weights by ``projections``, traces by ``traces``, guard,
+    alive, stop time, external overflow, step), then the external draws, ``rule_operands``, the decays
+    ``[R, len(traces)]``, the neuron ``constants`` and the connectivity; returns (state, spikes or None)."""
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    r = state.rate_guard.shape[0]
+    n_steps, capacity = ext_ids.shape[0], ext_ids.shape[2]
+    if ext_ids.shape != (n_steps, r, capacity) or ext_over.shape != (n_steps, r):
+        raise ValueError(f"ext_ids must have shape [B, {r}, capacity] and ext_over [B, {r}]; got "
+                         f"{list(ext_ids.shape)} and {list(ext_over.shape)}")
+    operands = [f32(getattr(state.neurons[p], name)) for p in ("E", "I") for name in neuron_fields]
     operands += [f32(x) for p in ("E", "I") for x in state.pending[p]]
     operands += [f32(state.ring["E"]), f32(state.ring["I"])]
-    operands += [f32(state.weights[p]) for p in MLP_PROJECTIONS]
-    operands += [f32(state.traces[name]) for name in MLP_TRACES]
+    operands += [f32(state.weights[p]) for p in projections]
+    operands += [f32(state.traces[name]) for name in traces]
     operands += [f32(state.rate_guard), jnp.asarray(state.alive, bool), f32(state.stop_time),
                  jnp.asarray(state.ext_overflow, jnp.int32), jnp.asarray(state.step, jnp.int32)]
     n_state = len(operands)
     operands += [jnp.asarray(ext_ids, jnp.int32), jnp.asarray(ext_over, jnp.int32)]
-    operands += [f32(rule.eta), f32(rule.last), f32(rule.hidden1), f32(rule.hidden2)]
-    operands += [jnp.stack([f32(decays[name]) for name in MLP_TRACES], axis=1), cvaif_constants(model, cfg.dt)]
+    operands += [f32(x) for x in rule_operands]
+    operands += [jnp.stack([f32(decays[name]) for name in traces], axis=1), constants]
+    n_before_connectivity = len(operands)
     for p in PROJECTIONS:
         c = conns[p]
         operands += [c.out_post, c.out_syn, c.in_pre, c.in_syn]
     operands += [conns["ext_e"].out_post, conns["ext_i"].out_post]
-    for x in operands[n_state + 8:]:
+    for x in operands[n_before_connectivity:]:
         if x.dtype != jnp.int32:
             raise ValueError(f"connectivity index arrays must be int32 for the kernel; got {x.dtype}")
+    ring = 2 * len(neuron_fields) + 4  # index of ring E; ring I follows; both [delay, R, n]
     for i, x in enumerate(operands[:n_state - 1]):
-        if x.shape[-2 if i in (22, 23) else 0] != r:  # ring: [delay, R, n]
+        if x.shape[-2 if i in (ring, ring + 1) else 0] != r:
             raise ValueError(f"state array {i} has shape {list(x.shape)}; expected {r} rules")
     results = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in operands[:n_state]]
     if record is not None:
         results += [jax.ShapeDtypeStruct((n_steps, r, n), jnp.bool_) for n in record]
-    call = jax.ffi.ffi_call(MLP_BLOCK_TARGET, results, input_output_aliases={k: k for k in range(n_state)},
+    call = jax.ffi.ffi_call(target, results, input_output_aliases={k: k for k in range(n_state)},
                             vmap_method="sequential")
-    dt = cfg.dt
-    out = call(*operands, w_max=np.float32(cfg.w_max), w_ext=np.float32(cfg.w_ext), w_ei=np.float32(cfg.w_ei),
-               w_ii=np.float32(cfg.w_ii), dt=np.float32(dt), guard_decay=np.float32(math.exp(-dt / cfg.blowup_tau)),
-               guard_scale=np.float32(cfg.blowup_tau * cfg.n_exc), guard_limit=np.float32(cfg.blowup_limit),
-               allow_fma=bool(allow_fma))
+    out = call(*operands, **attributes)
+    nf, w0 = len(neuron_fields), ring + 2
+    t0 = w0 + len(projections)
+    g0 = t0 + len(traces)
     neuron_type = type(state.neurons["E"])
     new_state = state._replace(
-        neurons={p: neuron_type(*out[9 * q: 9 * q + 9]) for q, p in enumerate(("E", "I"))},
-        pending={"E": (out[18], out[19]), "I": (out[20], out[21])},
-        ring={"E": out[22], "I": out[23]},
-        weights=dict(zip(MLP_PROJECTIONS, out[24:26])),
-        traces=dict(zip(MLP_TRACES, out[26:32])),
-        rate_guard=out[32], alive=out[33], stop_time=out[34], ext_overflow=out[35], step=out[36],
+        neurons={p: neuron_type(*out[nf * q: nf * q + nf]) for q, p in enumerate(("E", "I"))},
+        pending={"E": (out[2 * nf], out[2 * nf + 1]), "I": (out[2 * nf + 2], out[2 * nf + 3])},
+        ring={"E": out[ring], "I": out[ring + 1]},
+        weights=dict(zip(projections, out[w0:t0])),
+        traces=dict(zip(traces, out[t0:g0])),
+        rate_guard=out[g0], alive=out[g0 + 1], stop_time=out[g0 + 2], ext_overflow=out[g0 + 3], step=out[g0 + 4],
     )
-    spikes = None if record is None else {"E": out[37], "I": out[38]}
+    spikes = None if record is None else {"E": out[n_state], "I": out[n_state + 1]}
     return new_state, spikes

@@ -106,10 +106,24 @@ POLYNOMIAL_SMALL = PipelineConfig(
 """The main job: the polynomial history at CPU scale (std_cv left out of the plausibility test, as in
 some of the original analyses)."""
 
+MLP_WEIGHTS = {"w_blow": (0.0, 0.1), "w_creep": (0.0, 0.05)}
+
+MLP_SMALL_ROUNDS = (
+    Round("π0", 384),
+    Round("π1", 96, MLP_WEIGHTS),
+    Round("π2", 96, {"w_blow": (0.0, 0.1), "cv_isi": (0.7, 1.5)}),
+    Round("π3", 96, {**MLP_WEIGHTS, "cv_isi": (0.7, 1.5)}),
+)
+"""Rounds of the MLP search at CPU scale. The stable-weight filter of :data:`SMALL_ROUNDS` does not
+apply here: over 768 prior MLP rules on the scaled network, 51 % blew up and none of the others had
+stable weights (w_blow passed for 4 %, w_creep for 8 %: the prior's η up to 1 per synaptic event
+pins most weights at 0 or w_max within the 2 s of plasticity), so every finite simulation trains,
+and the rounds condition on the weight metrics that fail and on cv_isi (17 %)."""
+
 MLP_SMALL = PipelineConfig(
     name="mlp-small",
     task="mlp",
-    rounds=SMALL_ROUNDS,
+    rounds=MLP_SMALL_ROUNDS,
     network={k: v for k, v in SMALL_NETWORK.items() if k != "eta"},
     flow=SMALL_FLOW,
     n_members=2,
@@ -117,8 +131,9 @@ MLP_SMALL = PipelineConfig(
     include_std_cv=False,
     chunk_size=48,
 )
-"""The MLP search at CPU scale, with the polynomial scaled-down network (η of the MLP rule is part of θ).
-Not yet run: the MLP rule costs more per synaptic event than the polynomial one."""
+"""The MLP search at CPU scale, with the polynomial scaled-down network (η of the MLP rule is part of
+θ). It runs end to end on a CPU (MLP block kernel); it is not tuned to raise the plausible fraction,
+which is 0 among prior rules on this network."""
 
 CONFIGS = {c.name: c for c in (POLYNOMIAL_FULL, MLP_FULL, POLYNOMIAL_SMALL, MLP_SMALL)}
 """Every built-in pipeline by name."""

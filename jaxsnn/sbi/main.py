@@ -35,7 +35,7 @@ def run_and_report(config: PipelineConfig, out: str | Path = "results", *, progr
     wall = time.perf_counter() - t0
     report = write_report(out, results, config_name=config.name, network=dict(config.network), raster_spikes=spikes,
                           best=best, wall_s=wall, table=table, include_std_cv=config.include_std_cv,
-                          rounds=config.rounds)
+                          rounds=config.rounds, task=config.task)
     summary = {"rounds": [r.summary() for r in results], "wall_s": round(time.perf_counter() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if progress:

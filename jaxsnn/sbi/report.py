@@ -91,14 +91,28 @@ def best_rule(results: list[RoundResult], include_std_cv: bool = True) -> tuple[
     return best
 
 
+def corner_groups(task: str) -> dict[str, list[int]]:
+    """θ columns shown together in one corner plot: per projection (τ_pre, τ_post, α, β, γ, κ) for
+    polynomial rules; learning rates, then each (projection, side) last layer for MLP rules."""
+    if task == "polynomial":
+        return {f"projection {name.upper()}": list(range(6 * p, 6 * p + 6)) for p, name in enumerate(fsbi.PROJECTIONS)}
+    groups = {"learning rates": [0, 1]}
+    for k, label in enumerate(("EE pre", "EE post", "IE pre", "IE post")):
+        groups[f"last layer {label}"] = list(range(2 + 5 * k, 7 + 5 * k))
+    return groups
+
+
 def write_report(out: Path, results: list[RoundResult], *, config_name: str, network: dict[str, Any],
                  raster_spikes: dict[str, tuple[np.ndarray, np.ndarray]] | None, best: Any, wall_s: float,
-                 table: str, include_std_cv: bool = True, rounds: Sequence[Round] = ()) -> Path:
+                 table: str, include_std_cv: bool = True, rounds: Sequence[Round] = (),
+                 task: str = "polynomial") -> Path:
     """Write the figures and ``report.md`` into ``out``; ``rounds`` (the pipeline's declarations) adds
-    a section saying what each round conditioned on and which of its simulations it kept."""
+    a section saying what each round conditioned on and which of its simulations it kept. ``task``
+    ("polynomial" or "mlp") picks the corner-plot groups of θ; pair windows are drawn for polynomial
+    rules only."""
     from .prior import fsbi_prior
 
-    prior = fsbi_prior("polynomial")
+    prior = fsbi_prior(task)
     plot_fractions(out / "fractions.png", results)
     thetas, plaus = [], []
     for res in results:
@@ -110,10 +124,10 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
         [(r.table["status"] == "done").to_numpy() for r in results])]
     which = "plausible" if plaus_all.sum() >= 2 else "non-blown-up"
     figures = ["fractions.png"]
-    for p, name in enumerate(fsbi.PROJECTIONS):
-        fname = f"corner_{name}.png"
-        plot_corner(out / fname, accepted_rules[:, :24], prior, list(range(6 * p, 6 * p + 6)),
-                    title=f"{which} rules ({len(accepted_rules)}), projection {name.upper()}")
+    for name, columns in corner_groups(task).items():
+        fname = "corner_" + name.lower().replace("projection ", "").replace(" ", "_") + ".png"
+        plot_corner(out / fname, accepted_rules[:, :prior.dim], prior, columns,
+                    title=f"{which} rules ({len(accepted_rules)}), {name}")
         figures.append(fname)
     lines = [f"# fSBI pipeline `{config_name}`", "",
              f"Wall time: {wall_s:.0f} s. Network: `{network}`.", "",
@@ -122,7 +136,7 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
     lines += _round_lines(rounds, results, include_std_cv)
     lines += [f"## Corner plots of the {which} rules of all rounds ({len(accepted_rules)})", ""]
     lines += [f"![{f}]({f})" for f in figures[1:]]
-    if plaus_all.any():
+    if plaus_all.any() and task == "polynomial":
         shown = theta_all[plaus_all][:5]
         plot_pair_windows(out / "pair_windows.png", shown, labels=[f"rule {i}" for i in range(len(shown))])
         lines += ["", f"## Pair windows of {len(shown)} plausible rules", "", "![pair windows](pair_windows.png)"]

@@ -135,3 +135,11 @@ def test_small_fsbi_pipeline_raises_plausible_fraction(tmp_path):
     print(format_table(results))
     assert results[-1].fraction_plausible >= 3 * results[0].fraction_plausible
     assert results[-1].fraction_plausible > 0
+
+
+def test_corner_groups_cover_every_rule_parameter_once():
+    from jaxsnn.sbi.report import corner_groups
+
+    for task, dim in (("polynomial", 24), ("mlp", 22)):
+        columns = [c for group in corner_groups(task).values() for c in group]
+        assert sorted(columns) == list(range(dim)), task

@@ -209,21 +209,33 @@ inline void prefetch_post(const SpikeList& spikes, const Matrix& in_pre, const M
   }
 }
 
-ffi::Error PolynomialSynapses(ffi::RemainingArgs args, ffi::RemainingRets rets, float eta, float w_max, float w_ext) {
-  if (args.size() != 39 || rets.size() != 8) return ffi::Error::InvalidArgument("expected 39 operands and 8 results");
-  std::vector<ffi::AnyBuffer> a;
+// The operand buffers and the results' data of a call. Results from index ``n_state`` on are recorded
+// spikes ``[B, R, n]``: their ``n`` go to ``rec_size`` (left 0 where none is asked for).
+ffi::Error gather_buffers(ffi::RemainingArgs args, ffi::RemainingRets rets, size_t n_state,
+                          std::vector<ffi::AnyBuffer>& a, std::vector<void*>& out, int64_t rec_size[2]) {
   a.reserve(args.size());
   for (size_t k = 0; k < args.size(); ++k) {
     auto b = args.get<ffi::AnyBuffer>(k);
     if (!b.has_value()) return ffi::Error::InvalidArgument("operand is not a buffer");
     a.push_back(*b);
   }
-  std::vector<float*> out;
   for (size_t k = 0; k < rets.size(); ++k) {
     auto r = rets.get<ffi::AnyBuffer>(k);
     if (!r.has_value()) return ffi::Error::InvalidArgument("result is not a buffer");
-    out.push_back(reinterpret_cast<float*>((*r)->untyped_data()));
+    out.push_back((*r)->untyped_data());
+    if (k >= n_state) rec_size[k - n_state] = (*r)->dimensions()[2];
   }
+  return ffi::Error::Success();
+}
+
+ffi::Error PolynomialSynapses(ffi::RemainingArgs args, ffi::RemainingRets rets, float eta, float w_max, float w_ext) {
+  if (args.size() != 39 || rets.size() != 8) return ffi::Error::InvalidArgument("expected 39 operands and 8 results");
+  std::vector<ffi::AnyBuffer> a;
+  std::vector<void*> results;
+  int64_t no_recording[2] = {0, 0};
+  if (auto e = gather_buffers(args, rets, rets.size(), a, results, no_recording); e.failure()) return e;
+  std::vector<float*> out;
+  for (void* r : results) out.push_back(reinterpret_cast<float*>(r));
   const int64_t R = a[0].dimensions()[0];
   const int64_t nE = a[0].dimensions()[1], nI = a[1].dimensions()[1], nX = a[4].dimensions()[1];
   const int64_t pre_size[4] = {nE, nE, nI, nI}, post_size[4] = {nE, nI, nE, nI};
@@ -517,20 +529,9 @@ ffi::Error PolynomialBlock(ffi::RemainingArgs args, ffi::RemainingRets rets, flo
   if (args.size() != 59 || (rets.size() != 33 && rets.size() != 35))
     return ffi::Error::InvalidArgument("expected 59 operands and 33 or 35 results");
   std::vector<ffi::AnyBuffer> a;
-  a.reserve(args.size());
-  for (size_t k = 0; k < args.size(); ++k) {
-    auto b = args.get<ffi::AnyBuffer>(k);
-    if (!b.has_value()) return ffi::Error::InvalidArgument("operand is not a buffer");
-    a.push_back(*b);
-  }
   std::vector<void*> out;
   int64_t rec_size[2] = {0, 0};
-  for (size_t k = 0; k < rets.size(); ++k) {
-    auto r = rets.get<ffi::AnyBuffer>(k);
-    if (!r.has_value()) return ffi::Error::InvalidArgument("result is not a buffer");
-    out.push_back((*r)->untyped_data());
-    if (k >= 33) rec_size[k - 33] = (*r)->dimensions()[2];
-  }
+  if (auto e = gather_buffers(args, rets, 33, a, out, rec_size); e.failure()) return e;
   if (a[40].element_count() != kNeuronConstants) return ffi::Error::InvalidArgument("expected 15 neuron constants");
   if (allow_fma && fused_multiply_add())
     run_block_fused(a, out, rec_size, eta, w_max, w_ext, dt, guard_decay, guard_scale, guard_limit);
@@ -891,20 +892,9 @@ ffi::Error MlpBlock(ffi::RemainingArgs args, ffi::RemainingRets rets, float w_ma
   if (args.size() != kMlpOperands || (rets.size() != kMlpState && rets.size() != kMlpState + 2))
     return ffi::Error::InvalidArgument("expected 63 operands and 37 or 39 results");
   std::vector<ffi::AnyBuffer> a;
-  a.reserve(args.size());
-  for (size_t k = 0; k < args.size(); ++k) {
-    auto b = args.get<ffi::AnyBuffer>(k);
-    if (!b.has_value()) return ffi::Error::InvalidArgument("operand is not a buffer");
-    a.push_back(*b);
-  }
   std::vector<void*> out;
   int64_t rec_size[2] = {0, 0};
-  for (size_t k = 0; k < rets.size(); ++k) {
-    auto r = rets.get<ffi::AnyBuffer>(k);
-    if (!r.has_value()) return ffi::Error::InvalidArgument("result is not a buffer");
-    out.push_back((*r)->untyped_data());
-    if (k >= kMlpState) rec_size[k - kMlpState] = (*r)->dimensions()[2];
-  }
+  if (auto e = gather_buffers(args, rets, kMlpState, a, out, rec_size); e.failure()) return e;
   if (a[44].element_count() != kCvaifConstants) return ffi::Error::InvalidArgument("expected 20 neuron constants");
   if (a[41].dimensions().size() != 2 || a[41].dimensions()[1] != kInputs || a[42].dimensions().size() != 2 ||
       a[42].dimensions()[0] != kHidden2 || a[42].dimensions()[1] != a[41].dimensions()[0])

@@ -194,10 +194,16 @@ def test_block_kernel_steps_equal_the_xla_steps(allow_fma):
     assert_states_agree(state_x, state_k)
 
 
+def rules_of(task, rates=(20.0, 25.0, 30.0)):
+    """Three active rules of ``task`` ("polynomial" or "mlp") with external rates ``rates`` (Hz)."""
+    return three_rules(rates) if task == "polynomial" else mlp_rules(rates)
+
+
 @needs_kernel
-def test_block_kernel_does_not_depend_on_the_block_length():
-    _, (state_a, spikes_a) = run_both_paths(three_rules(), 2, block=100, xla_path=False)
-    _, (state_b, spikes_b) = run_both_paths(three_rules(), 5, block=40, kernel_block=40, xla_path=False)
+@pytest.mark.parametrize("task", ["polynomial", "mlp"])
+def test_block_kernel_does_not_depend_on_the_block_length(task):
+    _, (state_a, spikes_a) = run_both_paths(rules_of(task), 2, block=100, xla_path=False)
+    _, (state_b, spikes_b) = run_both_paths(rules_of(task), 5, block=40, kernel_block=40, xla_path=False)
     for p in ("E", "I"):
         np.testing.assert_array_equal(np.asarray(spikes_a[p]), np.asarray(spikes_b[p]))
     for x, y in zip(jax.tree_util.tree_leaves(state_a), jax.tree_util.tree_leaves(state_b)):
@@ -205,12 +211,13 @@ def test_block_kernel_does_not_depend_on_the_block_length():
 
 
 @needs_kernel
-def test_block_kernel_freezes_a_blown_up_rule_inside_a_block():
+@pytest.mark.parametrize("task, blowup_rate", [("polynomial", 1.2), ("mlp", 1.0)])
+def test_block_kernel_freezes_a_blown_up_rule_inside_a_block(task, blowup_rate):
     """With a low guard limit the most active rules trip it mid-block: the kernel stops them at the same
     step as XLA (stop time (step + 1) dt), emits nothing for them afterwards, and leaves the others
     running."""
-    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(three_rules((12.0, 30.0, 40.0)), 4,
-                                                              blowup_rate=1.2)
+    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(rules_of(task, (12.0, 30.0, 40.0)), 4,
+                                                              blowup_rate=blowup_rate)
     stop = np.asarray(state_k.stop_time)
     np.testing.assert_array_equal(stop, np.asarray(state_x.stop_time))
     np.testing.assert_array_equal(np.asarray(state_k.alive), np.asarray(state_x.alive))
@@ -279,37 +286,6 @@ def test_mlp_block_kernel_steps_agree_with_the_xla_steps(allow_fma, mlp_traces):
         moved = np.abs(np.asarray(state_x.weights[name]) - w0)
         assert np.sum(moved > 1e-4) > 1000, name  # the MLP rule acted on many synapses
     assert int(state_k.step) == 400
-    assert_states_agree(state_x, state_k)
-
-
-@needs_kernel
-def test_mlp_block_kernel_does_not_depend_on_the_block_length():
-    theta = mlp_rules()
-    _, (state_a, spikes_a) = run_both_paths(theta, 2, block=100, xla_path=False)
-    _, (state_b, spikes_b) = run_both_paths(theta, 5, block=40, kernel_block=40, xla_path=False)
-    for p in ("E", "I"):
-        np.testing.assert_array_equal(np.asarray(spikes_a[p]), np.asarray(spikes_b[p]))
-    for x, y in zip(jax.tree_util.tree_leaves(state_a), jax.tree_util.tree_leaves(state_b)):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
-@needs_kernel
-def test_mlp_block_kernel_freezes_a_blown_up_rule_inside_a_block():
-    """With a low guard limit the most active MLP rules stop mid-block at the same step as in XLA, emit
-    nothing afterwards, and the others keep running."""
-    theta = mlp_rules((12.0, 30.0, 40.0))
-    (state_x, spikes_x), (state_k, spikes_k) = run_both_paths(theta, 4, blowup_rate=1.0)
-    stop = np.asarray(state_k.stop_time)
-    np.testing.assert_array_equal(stop, np.asarray(state_x.stop_time))
-    np.testing.assert_array_equal(np.asarray(state_k.alive), np.asarray(state_x.alive))
-    stopped = stop > 0
-    assert stopped.any() and not stopped.all(), stop
-    for r in np.nonzero(stopped)[0]:
-        k = round(stop[r] / 1e-4)  # steps emitted before the stop: 0 .. k-1
-        assert k % 100 != 0  # inside a block, not at its edge
-        assert np.asarray(spikes_k["E"])[:k, r].sum() > 0 and np.asarray(spikes_k["E"])[k:, r].sum() == 0
-    for p in ("E", "I"):
-        np.testing.assert_array_equal(np.asarray(spikes_k[p]), np.asarray(spikes_x[p]))
     assert_states_agree(state_x, state_k)
 
 

@@ -74,7 +74,9 @@ def run_voltage(
         exc, inh: float32 ``[batch, n_steps]`` conductance jumps arriving at each step (model units;
             S for AdEx).
         dt: time step (s).
-        chunk_steps: steps per scan chunk; the result does not depend on it.
+        chunk_steps: steps per scan chunk. The state crosses chunk boundaries exactly, so the spikes
+            do not depend on it; the voltage may differ by a few float32 ulp per step (XLA compiles
+            loops of other lengths with other fusions), less than float32 differs from float64.
     """
     check_positive("dt", dt)
     chunk_steps = check_int("chunk_steps", chunk_steps, minimum=1)

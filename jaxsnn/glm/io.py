@@ -33,6 +33,9 @@ def load_model(path: str) -> GLMModel:
         cls = MODELS[name]
         kwargs = {}
         for f in dataclasses.fields(cls):
+            if f.name not in data:
+                raise ValueError(f"{path} has no {f.name!r} entry for {name} (written by an older jaxsnn?); "
+                                 f"build the model and save it again")
             value = data[f.name]
             # Static settings (window lengths in steps) are Python ints; parameters stay arrays.
             kwargs[f.name] = int(value) if value.ndim == 0 and np.issubdtype(value.dtype, np.integer) else value

@@ -315,8 +315,17 @@ class RectifiedSAM(_SAModel):
 
 class ThresholdSAM(_SAModel):
     """Threshold synaptic-activation model (spikeometric ``ThresholdSAM``): ``x = [g > θ]``, with
-    ``g = r Σ W0 s + b (1 + n m) + E``, ``n ~ N(0, σ)``, ``m ~ Bernoulli(ρ)`` drawn anew each step and
-    neuron (the spec's background; the reference code multiplies by ``n² m`` instead of ``n m``).
+    ``g = r Σ W0 s + b (1 + n^k m) + E``, ``n ~ N(0, σ)``, ``m ~ Bernoulli(ρ)`` drawn anew each step and
+    neuron (:meth:`background`).
+
+    ``noise_exponent`` ``k`` selects the background:
+
+    - ``k = 2`` (default): ``b (1 + n² m)``, what spikeometric 1.0.3's code computes
+      (``b*(1 + noise*filtered_noise)`` with ``filtered_noise = noise*mask``). The background never falls
+      below ``b``; on an uncoupled network the default parameters fire at
+      ``ρ P(|n| > sqrt(θ/b - 1)) / dt ≈ 28.3 Hz``, the reference's numbers.
+    - ``k = 1``: ``b (1 + n m)``, the form the model's description states (linear, symmetric noise);
+      the same parameters then fire at ``ρ P(n > θ/b - 1) / dt ≈ 72.7 Hz``.
 
     Not tunable by gradients (the threshold has no derivative). Units: ``dt``, ``tau`` ms; the rest
     dimensionless. Defaults: reference tests.
@@ -329,19 +338,29 @@ class ThresholdSAM(_SAModel):
     sigma: Array = eqx.field(default=0.3, converter=as_float)
     rho: Array = eqx.field(default=0.07, converter=as_float)
     theta: Array = eqx.field(default=1.378e-3, converter=as_float)
+    noise_exponent: int = eqx.field(default=2, static=True)
+
+    #: Allowed ``noise_exponent`` values: 2 (spikeometric's code, default) and 1 (the linear form).
+    NOISE_EXPONENTS: ClassVar[tuple[int, ...]] = (2, 1)
 
     def __check_init__(self):
         self._check_common("ThresholdSAM")
         check_positive("ThresholdSAM.sigma", self.sigma, allow_zero=True)
         check_probability("ThresholdSAM.rho", self.rho)
+        if isinstance(self.noise_exponent, bool) or self.noise_exponent not in self.NOISE_EXPONENTS:
+            raise ValueError(f"ThresholdSAM.noise_exponent must be one of {list(self.NOISE_EXPONENTS)} "
+                             f"(2: b (1 + n² m), spikeometric's code; 1: b (1 + n m)); got {self.noise_exponent!r}")
+
+    def background(self, noise: Array, mask: Array) -> Array:
+        """``b (1 + n^k m)`` for given draws ``noise`` (``n``, already scaled by ``σ``) and ``mask`` (``m``)."""
+        return self.b * (1.0 + noise**self.noise_exponent * mask)
 
     def drive(self, network: GLMNetwork, state: ActivationState, external: Array, key: Array) -> Array:
         key_noise, key_mask = jax.random.split(key)
         n = state.activation.shape[0]
         noise = self.sigma * jax.random.normal(key_noise, (n,), jnp.float32)
-        mask = jax.random.bernoulli(key_mask, self.rho, (n,))
-        background = self.b * (1.0 + noise * mask)
-        return self.r * network.synaptic_sum(state.activation) + background + external
+        mask = jax.random.bernoulli(key_mask, self.rho, (n,)).astype(jnp.float32)
+        return self.r * network.synaptic_sum(state.activation) + self.background(noise, mask) + external
 
     def expected_count(self, g: Array) -> Array:
         return (g > self.theta).astype(jnp.float32)

@@ -13,10 +13,11 @@ MODELS = [
     glm.RectifiedLNP(theta=3e-4, T=30),
     glm.RectifiedSAM(lambda_0=2.0),
     glm.ThresholdSAM(sigma=0.2),
+    glm.ThresholdSAM(noise_exponent=1),
 ]
 
 
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("model", MODELS, ids=[f"{type(m).__name__}-{i}" for i, m in enumerate(MODELS)])
 def test_save_load_round_trip(tmp_path, model):
     glm.save_model(tmp_path / "model.npz", model)
     loaded = glm.load_model(tmp_path / "model.npz")
@@ -36,3 +37,12 @@ def test_load_rejects_other_files(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.ones(3))
     with pytest.raises(ValueError, match="not a jaxsnn.glm model"):
         glm.load_model(tmp_path / "other.npz")
+
+
+def test_load_names_a_missing_field(tmp_path):
+    glm.save_model(tmp_path / "model.npz", glm.ThresholdSAM())
+    with np.load(tmp_path / "model.npz") as data:
+        fields = {k: data[k] for k in data.files if k != "noise_exponent"}
+    np.savez(tmp_path / "old.npz", **fields)
+    with pytest.raises(ValueError, match="no 'noise_exponent' entry"):
+        glm.load_model(tmp_path / "old.npz")

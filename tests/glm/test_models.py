@@ -88,12 +88,61 @@ def test_rectified_sam_rate_matches_closed_form():
     assert _mean_rate(model, EMPTY, 20_000, seed=5).mean() == pytest.approx(expected, rel=0.04)
 
 
-def test_threshold_sam_rate_matches_closed_form():
-    model = glm.ThresholdSAM()
-    # spike iff the noise is on (ρ) and b (1 + n) > θ, i.e. n > θ/b - 1 with n ~ N(0, σ)
-    tail = 0.5 * math.erfc((1.378e-3 / 0.001 - 1.0) / (0.3 * math.sqrt(2)))
-    expected = 0.07 * tail * 1000.0 / 0.1
-    assert _mean_rate(model, EMPTY, 10_000, seed=6).mean() == pytest.approx(expected, rel=0.03)
+def _threshold_sam_spike_probability(noise_exponent, b=0.001, theta=1.378e-3, sigma=0.3, rho=0.07):
+    """Spike probability per step of an uncoupled threshold-SAM neuron: the mask is on (ρ) and the
+    background b (1 + n^k) exceeds θ, n ~ N(0, σ): n > θ/b - 1 (k = 1) or |n| > sqrt(θ/b - 1) (k = 2)."""
+    excess = theta / b - 1.0
+    if noise_exponent == 1:
+        return rho * 0.5 * math.erfc(excess / (sigma * math.sqrt(2)))
+    return rho * math.erfc(math.sqrt(excess) / (sigma * math.sqrt(2)))
+
+
+@pytest.mark.parametrize("noise_exponent, expected_hz", [(2, 28.30), (1, 72.68)])
+def test_threshold_sam_rate_matches_closed_form(noise_exponent, expected_hz):
+    """Default (k = 2, spikeometric's code b (1 + n² m)) fires at 28.3 Hz with the reference's test
+    parameters, the linear form (k = 1) at 72.7 Hz. Uncoupled neurons spike independently with
+    probability p per step, so the count is binomial: the tolerance is 4 binomial SDs."""
+    p = _threshold_sam_spike_probability(noise_exponent)
+    assert p * 1000.0 / 0.1 == pytest.approx(expected_hz, abs=0.01)
+    model = glm.ThresholdSAM(noise_exponent=noise_exponent)
+    n_steps = 20_000
+    n_draws = n_steps * EMPTY.n_neurons
+    rate = _mean_rate(model, EMPTY, n_steps, seed=6).mean()
+    assert rate == pytest.approx(expected_hz, rel=4.0 * math.sqrt((1 - p) / (p * n_draws)))
+
+
+def test_threshold_sam_is_spikeometric_by_default():
+    assert glm.ThresholdSAM().noise_exponent == 2
+
+
+@pytest.mark.parametrize("noise_exponent, expected", [
+    (2, [1.25e-3, 1.25e-3, 1.0e-3, 5.0e-3, 1.0e-3]),  # b (1 + n² m): spikeometric's code
+    (1, [1.5e-3, 0.5e-3, 1.0e-3, 3.0e-3, 1.0e-3]),  # b (1 + n m)
+])
+def test_threshold_sam_background_by_hand(noise_exponent, expected):
+    model = glm.ThresholdSAM(b=1e-3, noise_exponent=noise_exponent)
+    noise = jnp.array([0.5, -0.5, 0.3, 2.0, 0.0])
+    mask = jnp.array([1.0, 1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(model.background(noise, mask), expected, rtol=1e-6)
+
+
+def test_threshold_sam_input_and_spikes_by_hand():
+    """g = r Σ_j W0_ji s_j + b (1 + n² m) + E and x = [g > θ], with the draws that ``drive`` makes
+    (noise σ N(0, 1) from the first half of its key, mask Bernoulli(ρ) from the second)."""
+    n = 8
+    net = glm.normal_connectivity(jax.random.key(20), n, std=0.01).materialise()
+    model = glm.ThresholdSAM(r=0.5, b=0.002, sigma=0.4, rho=0.5, theta=2.2e-3)
+    state = glm.ActivationState(jax.random.uniform(jax.random.key(21), (n,)))
+    external = jnp.linspace(-1e-3, 1e-3, n)
+    key = jax.random.key(22)
+    key_noise, key_mask = jax.random.split(key)
+    noise = 0.4 * np.asarray(jax.random.normal(key_noise, (n,)), np.float64)
+    mask = np.asarray(jax.random.bernoulli(key_mask, 0.5, (n,)), np.float64)
+    expected = (0.5 * net.dense().T.astype(np.float64) @ np.asarray(state.activation, np.float64)
+                + 0.002 * (1.0 + noise**2 * mask) + np.asarray(external, np.float64))
+    g = model.drive(net, state, external, key)
+    np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-8)
+    np.testing.assert_array_equal(model.emit(g, key), (np.asarray(g) > 2.2e-3).astype(np.float32))
 
 
 def _dense_history_input(w, history, kernel):
@@ -158,5 +207,7 @@ def test_invalid_parameters_are_rejected():
         glm.PoissonGLM(tau=-1.0)
     with pytest.raises(ValueError, match="rho"):
         glm.ThresholdSAM(rho=1.5)
+    with pytest.raises(ValueError, match=r"noise_exponent must be one of \[2, 1\]"):
+        glm.ThresholdSAM(noise_exponent=3)
     with pytest.raises(ValueError, match="n_steps"):
         glm.simulate(glm.PoissonGLM(), EMPTY, 0, jax.random.key(0))

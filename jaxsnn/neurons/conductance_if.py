@@ -36,10 +36,20 @@ class ConductanceIF(NeuronModel):
     (``inputs.exc`` to g_ampa, ``inputs.inh`` to g_gaba, units of g_leak):
 
     1. I_exc = (a_ampa g_ampa + a_nmda g_nmda)(e_exc - V); I_inh = (V - e_inh) g_gaba
-    2. g_nmda += (1 - e^{-dt/tau_nmda})(g_ampa - g_nmda); g_ampa, g_gaba decay exponentially
+    2. g_nmda <- (1 - c)(g_nmda + c g_ampa), c = 1 - e^{-dt/tau_nmda}; g_ampa, g_gaba decay
+       exponentially
     3. theta_dyn decays (tau_thr); V += dt/tau_mem [I_exc - I_inh - (V - e_rest) + I_ext]
     4. clip V to [v_min, v_max]; spike if V > theta_rest + theta_dyn; then V = v_reset and
-       theta_dyn += theta_jump.
+       theta_dyn = theta_jump (set, not increased).
+
+    Two details follow Auryn's IFGroup exactly, where a textbook form would differ:
+
+    - NMDA is Auryn's two in-place updates ``g_nmda += c g_ampa; g_nmda -= c g_nmda``, i.e. a factor
+      (1 - c) ≈ 0.999 on the AMPA term compared with ``g_nmda += c (g_ampa - g_nmda)``.
+    - A spike *sets* the threshold increment (``thr->set(unit, dthr)``); it does not add to it. With V
+      clipped at v_max = 0 V this caps the rate at 1/(tau_thr ln 2) ≈ 288 Hz (adding would cap it at
+      1/(tau_thr ln 3) ≈ 182 Hz and change every rate where a neuron fires again within ~15 ms).
+      Earlier jaxsnn versions added; that was a porting error and is not offered as an option.
 
     ``inputs.current`` is an extra drive in volts (0 in the fSBI networks). Forward Euler.
     """
@@ -82,7 +92,7 @@ class ConductanceIF(NeuronModel):
         v = jnp.clip(v, self.v_min, self.v_max)
         spikes = self.spike_fn(v - (self.theta_rest + theta_dyn))
         v = jnp.where(spikes > 0, self.v_reset, v)
-        theta_dyn = theta_dyn + spikes * self.theta_jump
+        theta_dyn = jnp.where(spikes > 0, self.theta_jump, theta_dyn)
         return v, theta_dyn, spikes
 
     def step(self, state: ConductanceIFState, inputs: NeuronInput, dt: float) -> tuple[ConductanceIFState, Array]:
@@ -92,13 +102,20 @@ class ConductanceIF(NeuronModel):
         g_nmda = state.g_nmda
         i_exc = (self.a_ampa * g_ampa + self.a_nmda * g_nmda) * (self.e_exc - v)
         i_inh = (v - self.e_inh) * g_gaba
-        g_nmda = g_nmda + (1.0 - decay_factor(dt, self.tau_nmda)) * (g_ampa - g_nmda)
+        g_nmda = _in_place_low_pass(g_nmda, g_ampa, 1.0 - decay_factor(dt, self.tau_nmda))
         g_ampa = g_ampa * decay_factor(dt, self.tau_ampa)
         g_gaba = g_gaba * decay_factor(dt, self.tau_gaba)
         theta_dyn = state.theta_dyn * decay_factor(dt, self.tau_thr)
         v = v + (dt / self.tau_mem) * (i_exc - i_inh - (v - self.e_rest) + inputs.current)
         v, theta_dyn, spikes = self._threshold_and_reset(v, theta_dyn)
         return ConductanceIFState(v, g_ampa, g_nmda, g_gaba, theta_dyn), spikes
+
+
+def _in_place_low_pass(x: Array, target: Array, rate: Array) -> Array:
+    """Auryn's low-pass as two in-place saxpy calls, ``x += rate·target; x -= rate·x``:
+    ``(1 - rate)(x + rate·target)``, rounded as Auryn rounds it."""
+    x = x + rate * target
+    return x - rate * x
 
 
 class CVAIFState(NamedTuple):
@@ -125,11 +142,13 @@ CVAIF_TRACES_CONFIGURED = {"tau_vtrace": 0.1, "tau_cexc": 0.01, "tau_cinh": 0.1}
 class CVAIF(ConductanceIF):
     """The IF neuron plus spike-triggered adaptation and the traces of the MLP task (specs/fsbi.md §3).
 
-    Differences from ``ConductanceIF``: conductances are updated first (NMDA with the Euler factor
-    dt/tau_nmda), then the currents are computed from the updated conductances, with
-    I_inh = (V - e_inh)(g_gaba + g_adapt); the traces cexc, cinh, vtrace low-pass I_exc, I_inh and V
-    (forward Euler, using V before this step's update); g_adapt jumps by ``adapt_jump`` per spike and
-    decays with ``tau_adapt``.
+    Differences from ``ConductanceIF``, in the order of fSBI's CVAIFGroup: conductances are updated
+    first: g_ampa, g_gaba and g_adapt decay, then NMDA follows the *decayed* AMPA with the Euler factor
+    m = dt/tau_nmda in Auryn's in-place form, g_nmda <- (1 - m)(g_nmda + m g_ampa). Then the currents
+    are computed from the updated conductances, with I_inh = (V - e_inh)(g_gaba + g_adapt); the traces
+    cexc, cinh, vtrace low-pass I_exc, I_inh and V (V before this step's update) in the same in-place
+    form, c <- (1 - k)(c + k I) with k = dt/tau (so vtrace settles at (1 - k) V); g_adapt jumps by
+    ``adapt_jump`` per spike and decays with ``tau_adapt``; the threshold is set as in ``ConductanceIF``.
 
     ``traces="reference"`` (default) uses the released code's 1 s trace time constants; ``"configured"``
     the intended ones (0.1, 0.01, 0.1 s). Explicit ``tau_*`` values override both.
@@ -164,15 +183,15 @@ class CVAIF(ConductanceIF):
         v = state.v
         g_ampa = state.g_ampa + inputs.exc
         g_gaba = state.g_gaba + inputs.inh
-        g_nmda = state.g_nmda + (dt / self.tau_nmda) * (g_ampa - state.g_nmda)
         g_ampa = g_ampa * decay_factor(dt, self.tau_ampa)
         g_gaba = g_gaba * decay_factor(dt, self.tau_gaba)
         g_adapt = state.g_adapt * decay_factor(dt, self.tau_adapt)
+        g_nmda = _in_place_low_pass(state.g_nmda, g_ampa, dt / self.tau_nmda)
         i_exc = (self.a_ampa * g_ampa + self.a_nmda * g_nmda) * (self.e_exc - v)
         i_inh = (v - self.e_inh) * (g_gaba + g_adapt)
-        cexc = state.cexc + (dt / self.tau_cexc) * (i_exc - state.cexc)
-        cinh = state.cinh + (dt / self.tau_cinh) * (i_inh - state.cinh)
-        vtrace = state.vtrace + (dt / self.tau_vtrace) * (v - state.vtrace)
+        cexc = _in_place_low_pass(state.cexc, i_exc, dt / self.tau_cexc)
+        cinh = _in_place_low_pass(state.cinh, i_inh, dt / self.tau_cinh)
+        vtrace = _in_place_low_pass(state.vtrace, v, dt / self.tau_vtrace)
         theta_dyn = state.theta_dyn * decay_factor(dt, self.tau_thr)
         v = v + (dt / self.tau_mem) * (i_exc - i_inh - (v - self.e_rest) + inputs.current)
         v, theta_dyn, spikes = self._threshold_and_reset(v, theta_dyn)

@@ -294,6 +294,13 @@ inline void prefetch_row(const int32_t* row, int64_t n) {
 // float32 values are the same: a_ampa, a_nmda, e_exc, e_inh, e_rest, 1 - exp(-dt/tau_nmda),
 // exp(-dt/tau_ampa), exp(-dt/tau_gaba), exp(-dt/tau_thr), dt/tau_mem, v_min, v_max, theta_rest,
 // v_reset, theta_jump.
+// Auryn's low-pass as two in-place saxpy calls, x += rate * target; x -= rate * x.
+template <typename Math>
+inline float low_pass(float x, float target, float rate) {
+  const float y = Math::madd(rate, target, x);
+  return Math::madd(-rate, y, y);
+}
+
 struct NeuronConstants {
   float a_ampa, a_nmda, e_exc, e_inh, e_rest, nmda_rate, ampa_decay, gaba_decay, thr_decay, dt_tau, v_min, v_max,
       theta_rest, v_reset, theta_jump;
@@ -323,7 +330,7 @@ inline void neuron_loop(float* __restrict v, float* __restrict g_ampa, float* __
     const float g_exc = Math::madd(c.a_ampa, ampa, c.a_nmda * nmda);
     const float i_inh = (v_old - c.e_inh) * gaba;
     const float i_syn = Math::madd(g_exc, c.e_exc - v_old, -i_inh);  // I_exc - I_inh
-    g_nmda[i] = Math::madd(c.nmda_rate, ampa - nmda, nmda);
+    g_nmda[i] = low_pass<Math>(nmda, ampa, c.nmda_rate);
     g_ampa[i] = ampa * c.ampa_decay;
     g_gaba[i] = gaba * c.gaba_decay;
     const float theta = theta_dyn[i] * c.thr_decay;
@@ -331,7 +338,7 @@ inline void neuron_loop(float* __restrict v, float* __restrict g_ampa, float* __
     v_new = std::min(std::max(v_new, c.v_min), c.v_max);
     const float spike = v_new - (c.theta_rest + theta) > 0.0f ? 1.0f : 0.0f;
     v[i] = spike > 0.0f ? c.v_reset : v_new;
-    theta_dyn[i] = Math::madd(spike, c.theta_jump, theta);
+    theta_dyn[i] = spike > 0.0f ? c.theta_jump : theta;  // set, not increased (Auryn's thr->set)
     spikes[i] = spike * mask;
   }
 }
@@ -567,10 +574,10 @@ inline void cvaif_loop(float* __restrict v, float* __restrict g_ampa, float* __r
     const float nmda_old = g_nmda[i];
     exc[i] = 0.0f;
     inh[i] = 0.0f;
-    const float nmda = Math::madd(c.nmda_rate, ampa - nmda_old, nmda_old);
     const float ampa_new = ampa * c.ampa_decay;
     const float gaba_new = gaba * c.gaba_decay;
     const float adapt = g_adapt[i] * k.adapt_decay;
+    const float nmda = low_pass<Math>(nmda_old, ampa_new, c.nmda_rate);  // reads the decayed AMPA
     g_nmda[i] = nmda;
     g_ampa[i] = ampa_new;
     g_gaba[i] = gaba_new;
@@ -580,15 +587,15 @@ inline void cvaif_loop(float* __restrict v, float* __restrict g_ampa, float* __r
     const float g_exc_trace = Math::madd(c.a_nmda, nmda, c.a_ampa * ampa_new);
     const float g_inh = Math::madd(gaba, c.gaba_decay, adapt);  // g_gaba + g_adapt
     const float i_inh = (v_old - c.e_inh) * g_inh;
-    cexc[i] = Math::madd(k.cexc_rate, Math::madd(g_exc_trace, c.e_exc - v_old, -cexc[i]), cexc[i]);
-    cinh[i] = Math::madd(k.cinh_rate, Math::madd(v_old - c.e_inh, g_inh, -cinh[i]), cinh[i]);
-    vtrace[i] = Math::madd(k.vtrace_rate, v_old - vtrace[i], vtrace[i]);
+    cexc[i] = low_pass<Math>(cexc[i], g_exc_trace * (c.e_exc - v_old), k.cexc_rate);
+    cinh[i] = low_pass<Math>(cinh[i], (v_old - c.e_inh) * g_inh, k.cinh_rate);
+    vtrace[i] = low_pass<Math>(vtrace[i], v_old, k.vtrace_rate);
     const float theta = theta_dyn[i] * c.thr_decay;
     float v_new = Math::madd(c.dt_tau, Math::madd(g_exc, c.e_exc - v_old, -i_inh) - (v_old - c.e_rest), v_old);
     v_new = std::min(std::max(v_new, c.v_min), c.v_max);
     const float spike = v_new - Math::madd(theta_dyn[i], c.thr_decay, c.theta_rest) > 0.0f ? 1.0f : 0.0f;
     v[i] = spike > 0.0f ? c.v_reset : v_new;
-    theta_dyn[i] = Math::madd(spike, c.theta_jump, theta);
+    theta_dyn[i] = spike > 0.0f ? c.theta_jump : theta;  // set, not increased (CVAIFGroup's thr->set)
     g_adapt[i] = Math::madd(spike, k.adapt_jump, adapt);
     spikes[i] = spike * mask;
   }

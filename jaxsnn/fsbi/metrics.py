@@ -7,23 +7,41 @@ running statistics.
 
 Choices where §5 is silent (each one is tested):
 
-- Window: a spike counts when ``t_start <= t < t_stop``; spikes outside are ignored by every metric.
-  Rates divide by ``t_stop - t_start``. ISIs are taken between consecutive in-window spikes of a neuron.
-- Bins: edges ``np.arange(t_start, t_stop, width)`` for width 0.1 s (Fano factors), 0.01 s
-  (auto_cov) and 0.001 s (fft, std_rate_temporal), so the bin that would end at ``t_stop`` is dropped
-  (99, 999 and 9999 bins for the default window). Edge ``k`` lies at ``t_start + k * width``. Bins are
-  half-open except the last, which is closed as in ``np.histogram``. Times within ``TIME_TOLERANCE``
-  (1 ns) of an edge count as on it: a spike stamped 60.3 s belongs to the bin starting at 60.3 s even
-  though ``np.arange`` puts that edge at 60.300000000000004 s. Spikes of the window after the last
-  edge (e.g. in [69.9, 70) s for 0.1 s bins) enter only the rates and ISIs.
+- Times: the original reads spike times from Auryn's text output (``"%f"``, a spike at step ``k`` of
+  0.1 ms becomes the float64 nearest ``k / 10000``, e.g. 60.3) and weight-sample times likewise. By
+  default (``resolution=1e-4``) every given time ``t`` is read the same way: ``k = round(t / resolution)``,
+  then ``t = k / round(1 / resolution)`` in float64 (the nearest float64 to ``k * resolution``), so
+  times computed as ``t_start + k * dt`` and times read from the original's files give the same
+  numbers. ``resolution=None`` takes the times as given.
+- Window: a spike counts when ``t_start <= t < t_stop`` (no tolerance); spikes outside are ignored by
+  every metric (the original's monitor records only that window). Rates divide by
+  ``t_stop - t_start``. ISIs are taken between consecutive in-window spikes of a neuron.
+- Bins (``binning="reference"``, the default, the original's rule): ``np.histogram`` on the edges
+  ``np.arange(t_start, t_stop, width)`` exactly as numpy makes them, for width 0.1 s (Fano factors),
+  0.01 s (auto_cov) and 0.001 s (fft, std_rate_temporal), with no tolerance. The bin that would end at
+  ``t_stop`` is dropped (99, 999 and 9999 bins for the default window); bins are half-open except the
+  last, which is closed as in ``np.histogram``. A spike on an edge goes wherever that comparison puts
+  it: ``np.arange(60, 70, 0.1)`` makes the edge 60.3 s at 60.300000000000004 s, so a spike at 60.3 s
+  counts in the bin *before* it (96 of the 98 interior 100 ms edges, all but 60.1 and 60.2, lie above
+  their decimal value; every interior 10 ms and 1 ms edge lies below or on it), a spike at 69.9 s
+  counts in the last 100 ms bin (its closed edge is 69.90000000000015), and a spike at 69.999 s lies
+  past the last 1 ms edge (69.99899999999...) and in no bin. Spikes of the window after the last edge (e.g. in
+  [69.9, 70) s for 0.1 s bins) enter only the rates and ISIs. ``binning="exact"`` (jaxsnn before
+  this rule; kept to compare with stores computed then) puts edge ``j`` at ``t_start + j * width``
+  with times within ``TIME_TOLERANCE`` (1 ns) of an edge counted as on it, the last edge included.
 - kl_isi: the "population rate" of the 0.01 Hz fallback is ``rate`` (E neurons). Bin masses of the
   exponential law are formed in log space, ``log q_i = -r x_{i-1} + log(1 - e^{-r (x_i - x_{i-1})})``,
   so a bin whose mass underflows float64 gives a finite term rather than the reference's ``inf``.
   With no ISI at all (every histogram entry 0) kl_isi is 0.
 - auto_cov: the maximum of a full autocorrelation is its lag-0 value (Cauchy-Schwarz), so the
   normalised value at lag L is ``|C(L)| / C(0)``; the window must hold at least 51 bins of 10 ms.
-- Weights: a sample is strictly inside (t_start, t_stop) when it is more than 1 ns from both ends.
-  w_creep uses the first and the last sample whatever their times. With no plastic projection,
+- Weights: a sample is strictly inside (t_start, t_stop) as read at ``resolution`` (no tolerance).
+  The original reads the weights from Auryn's text output, written with 7 significant digits
+  (``%.6e``), and compares them with 0 and w_max exactly. By default (``weight_digits=7``) a sample
+  therefore counts as w_max when it prints as w_max at 7 significant digits (for w_max = 20: from
+  19.999995, i.e. ``"2.000000e+01"``; 19.99999 prints as ``"1.999999e+01"`` and does not count) and as 0
+  only when it is 0 (scientific notation keeps 7 digits of any nonzero value). ``weight_digits=None``
+  compares the values as given. w_creep uses the first and the last sample whatever their times. With no plastic projection,
   w_blow = w_creep = 0 (nothing can blow up or creep).
 - A run without any spike gives defined numbers: rate = rate_i = 0, cv_isi = std_cv = 0, kl_isi = 0,
   spatial_Fano = temporal_Fano = 0, auto_cov = 1 (every neuron is "almost constant"), fft = 0,
@@ -102,7 +120,10 @@ KL_LOW_RATE = 0.1  # Hz; at or below this E rate the reference law has rate KL_F
 KL_FALLBACK_RATE = 0.01  # Hz
 CV_MIN_ISIS = 3  # a CV needs more than 2 ISIs
 W_CREEP_MIN_SUM = 0.1  # start + end mean weight below or at this gives w_creep 0
-TIME_TOLERANCE = 1e-9  # s
+TIME_TOLERANCE = 1e-9  # s; only for binning="exact"
+REFERENCE_RESOLUTION = 1e-4  # s; Auryn's time step, the resolution of the original's spike times
+WEIGHT_DIGITS = 7  # significant digits of the weights in the original's weight-monitor files
+BINNINGS = ("reference", "exact")
 
 
 def n_bins(t_start: float, t_stop: float, width: float) -> int:
@@ -110,20 +131,111 @@ def n_bins(t_start: float, t_stop: float, width: float) -> int:
     return len(np.arange(t_start, t_stop, width)) - 1
 
 
+def _steps_per_second(resolution: float) -> int:
+    check_positive("resolution", resolution)
+    per_second = round(1.0 / resolution)
+    if per_second < 1 or abs(per_second * resolution - 1.0) > 1e-9:
+        raise ValueError(f"resolution must divide 1 s (1 / resolution an integer); got {resolution!r} s")
+    return per_second
+
+
+def step_times(steps: Any, dt: float = REFERENCE_RESOLUTION) -> np.ndarray:
+    """Times (s) of absolute time steps ``k`` as the original reads them: the float64 nearest ``k * dt``,
+    i.e. ``k / round(1 / dt)`` (Auryn writes ``k * dt`` with ``"%f"``; at dt = 0.1 ms that text is the
+    decimal ``k / 10000`` and Python's ``float`` reads it as the nearest float64)."""
+    return np.asarray(steps, np.int64) / _steps_per_second(dt)
+
+
+def read_times(times: Any, resolution: float | None = REFERENCE_RESOLUTION) -> np.ndarray:
+    """``times`` (s) as the original would have read them at ``resolution``: each snapped to the nearest
+    step ``k`` and returned as ``step_times(k, resolution)``; unchanged (float64) for ``None``."""
+    times = np.asarray(times, np.float64)
+    if resolution is None:
+        return times
+    per_second = _steps_per_second(resolution)
+    return np.rint(times * per_second) / per_second
+
+
+def bin_index(
+    times: Any, t_start: float, t_stop: float, width: float, binning: str = "reference"
+) -> np.ndarray:
+    """int64 bin of each time (s) among the ``n_bins(t_start, t_stop, width)`` bins of the window, -1
+    for times in no bin. ``binning="reference"``: ``np.histogram(times, np.arange(t_start, t_stop,
+    width))`` exactly (bin ``j`` is ``[e_j, e_{j+1})``, the last closed); ``"exact"``: edges at
+    ``t_start + j * width`` within ``TIME_TOLERANCE``. See the module docstring."""
+    times = np.asarray(times, np.float64)
+    if binning == "reference":
+        edges = np.arange(t_start, t_stop, width)
+        count = len(edges) - 1
+        index = np.searchsorted(edges, times, side="right") - 1
+        index = np.where(times == edges[-1], count - 1, index)
+    elif binning == "exact":
+        count = n_bins(t_start, t_stop, width)
+        x = (times - t_start) / width
+        tol = TIME_TOLERANCE / width
+        index = np.floor(x + tol).astype(np.int64)
+        index = np.where((index == count) & (x <= count + tol), count - 1, index)
+    else:
+        raise ValueError(f"binning must be one of {list(BINNINGS)}; got {binning!r}")
+    return np.where((index >= 0) & (index < count), index, -1).astype(np.int64)
+
+
 def _binned_counts(
-    times: np.ndarray, ids: np.ndarray, n: int, t_start: float, t_stop: float, width: float
+    times: np.ndarray, ids: np.ndarray, n: int, t_start: float, t_stop: float, width: float,
+    binning: str = "reference",
 ) -> np.ndarray:
     """``[n, n_bins]`` spike counts per neuron in bins of ``width`` (s) on the window's edges."""
-    count = n_bins(t_start, t_stop, width)
-    x = (times - t_start) / width
-    tol = TIME_TOLERANCE / width
-    index = np.floor(x + tol).astype(np.int64)
-    on_last_edge = (index == count) & (x <= count + tol)
-    index = np.where(on_last_edge, count - 1, index)
-    inside = (index >= 0) & (index < count)
-    counts = np.zeros((n, count), dtype=np.int64)
+    index = bin_index(times, t_start, t_stop, width, binning)
+    inside = index >= 0
+    counts = np.zeros((n, n_bins(t_start, t_stop, width)), dtype=np.int64)
     np.add.at(counts, (ids[inside], index[inside]), 1)
     return counts
+
+
+def printed_interval(value: float, digits: int = WEIGHT_DIGITS) -> tuple[float, float]:
+    """The float64 interval ``[lo, hi]`` of the numbers that print as ``value`` with ``digits``
+    significant digits (``"%.{digits-1}e"``, correctly rounded, as C's printf and Python format) and read
+    back equal to ``value``; ``(0.0, 0.0)`` for 0 (only 0 prints as 0), and ``(nan, nan)`` (empty)
+    when ``value`` itself does not read back as ``value`` (e.g. 1/3)."""
+    check_int("digits", digits, minimum=1)
+    value = float(value)
+    spec = f"%.{digits - 1}e"
+
+    def prints_as(x: float) -> bool:
+        return float(spec % x) == value
+
+    if value == 0.0:
+        return 0.0, 0.0
+    if not np.isfinite(value) or not prints_as(value):
+        return float("nan"), float("nan")
+    sign = 1.0 if value > 0 else -1.0
+    magnitude = abs(value)
+    # float64 >= 0 are ordered like their int64 bit patterns: bisect over those.
+    as_int = lambda x: int(np.float64(x).view(np.int64))  # noqa: E731
+    as_float = lambda i: float(np.int64(i).view(np.float64))  # noqa: E731
+    spread = magnitude * 10.0 ** (1 - digits)  # one unit of the last printed digit, at most
+    bounds = []
+    for far in (max(magnitude - spread, 0.0), magnitude + spread):
+        inside, outside = as_int(magnitude), as_int(far)
+        while abs(outside - inside) > 1:
+            mid = (inside + outside) // 2
+            if prints_as(sign * as_float(mid)):
+                inside = mid
+            else:
+                outside = mid
+        bounds.append(as_float(inside))
+    lo, hi = sorted(sign * b for b in bounds)
+    return lo, hi
+
+
+def pinned_weights(values: Any, w_max: float, digits: int | None = WEIGHT_DIGITS) -> np.ndarray:
+    """bool: which weights the original counts as 0 or w_max in w_blow, i.e. which print as 0 or as
+    w_max with ``digits`` significant digits (``None``: equal to 0 or w_max as given)."""
+    values = np.asarray(values, np.float64)
+    if digits is None:
+        return (values == 0.0) | (values == w_max)
+    lo, hi = printed_interval(w_max, digits)
+    return (values == 0.0) | ((values >= lo) & (values <= hi))
 
 
 def _fano(counts: np.ndarray, axis: int) -> np.ndarray:
@@ -193,16 +305,16 @@ def _fft_and_std(counts: np.ndarray) -> tuple[float, float]:
 
 
 def _weight_metrics(
-    weights: Mapping[str, tuple[np.ndarray, np.ndarray]], t_start: float, t_stop: float, w_max: float
+    weights: Mapping[str, tuple[np.ndarray, np.ndarray]], t_start: float, t_stop: float, w_max: float,
+    weight_digits: int | None,
 ) -> dict[str, float]:
     blow, creep, finals = [], 0.0, {}
     for name in PROJECTIONS:
         if name not in weights:
             continue
         times, values = weights[name]
-        inside = (times > t_start + TIME_TOLERANCE) & (times < t_stop - TIME_TOLERANCE)
-        window = values[inside]
-        blow.append(float(np.mean((window == 0.0) | (window == w_max))))
+        window = values[(times > t_start) & (times < t_stop)]
+        blow.append(float(np.mean(pinned_weights(window, w_max, weight_digits))))
         start, end = values[0].mean(), values[-1].mean()
         drift = float(2.0 * (end - start) / (end + start)) if start + end > W_CREEP_MIN_SUM else 0.0
         creep = max(creep, abs(drift))
@@ -230,7 +342,7 @@ def _check_spikes(name: str, times: Any, ids: Any, n: int) -> tuple[np.ndarray, 
 
 
 def _check_weights(
-    weights: Mapping[str, Any], t_start: float, t_stop: float
+    weights: Mapping[str, Any], t_start: float, t_stop: float, resolution: float | None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     checked = {}
     for name, entry in weights.items():
@@ -246,8 +358,8 @@ def _check_weights(
             )
         if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
             raise ValueError(f"weights[{name!r}] must hold finite sample times and weights")
-        inside = (times > t_start + TIME_TOLERANCE) & (times < t_stop - TIME_TOLERANCE)
-        if not inside.any():
+        times = read_times(times, resolution)
+        if not ((times > t_start) & (times < t_stop)).any():
             raise ValueError(
                 f"weights[{name!r}] has no sample strictly inside ({t_start}, {t_stop}) s, so w_blow is undefined"
             )
@@ -267,6 +379,9 @@ def compute_metrics(
     n_e: int = 1000,
     n_i: int = 500,
     w_max: float = 20.0,
+    resolution: float | None = REFERENCE_RESOLUTION,
+    binning: str = "reference",
+    weight_digits: int | None = WEIGHT_DIGITS,
 ) -> dict[str, float]:
     """The metrics of spec §5 for one run (float64).
 
@@ -280,6 +395,12 @@ def compute_metrics(
         t_start, t_stop: recording window (s).
         n_e, n_i: number of recorded E and I neurons (silent ones included).
         w_max: upper weight bound of the rule (same unit as the weights).
+        resolution: time step (s) at which spike and weight-sample times are read, as the original
+            reads Auryn's output (see ``read_times``); ``None`` uses the times as given.
+        binning: ``"reference"`` (the original's ``np.histogram`` on ``np.arange`` edges) or
+            ``"exact"`` (decimal edges within 1 ns, jaxsnn's earlier rule).
+        weight_digits: significant digits at which weights are compared with 0 and w_max
+            (7, the original's files; ``None``: exact comparison).
 
     Returns:
         ``{name: value}`` in the order of ``METRIC_NAMES``, then ``DRIFT_METRIC_NAMES``;
@@ -290,6 +411,12 @@ def compute_metrics(
     n_e = check_int("n_e", n_e, minimum=1)
     n_i = check_int("n_i", n_i, minimum=1)
     check_positive("w_max", w_max)
+    if binning not in BINNINGS:
+        raise ValueError(f"binning must be one of {list(BINNINGS)}; got {binning!r}")
+    if resolution is not None:
+        _steps_per_second(resolution)
+    if weight_digits is not None:
+        check_int("weight_digits", weight_digits, minimum=1)
     if not (np.isfinite(t_start) and np.isfinite(t_stop) and t_stop > t_start):
         raise ValueError(f"need finite t_start < t_stop (s); got t_start={t_start}, t_stop={t_stop}")
     if n_bins(t_start, t_stop, AUTOCOV_BIN) < AUTOCOV_MAX_LAG + 1:
@@ -299,10 +426,13 @@ def compute_metrics(
         )
     e_times, e_ids = _check_spikes("e", e_times, e_ids, n_e)
     i_times, i_ids = _check_spikes("i", i_times, i_ids, n_i)
-    weights = _check_weights(weights, t_start, t_stop)
+    weights = _check_weights(weights, t_start, t_stop, resolution)
+    e_times, i_times = read_times(e_times, resolution), read_times(i_times, resolution)
 
     def in_window(times: np.ndarray) -> np.ndarray:
-        return (times >= t_start - TIME_TOLERANCE) & (times < t_stop - TIME_TOLERANCE)
+        if binning == "exact":
+            return (times >= t_start - TIME_TOLERANCE) & (times < t_stop - TIME_TOLERANCE)
+        return (times >= t_start) & (times < t_stop)
 
     keep_e, keep_i = in_window(e_times), in_window(i_times)
     e_times, e_ids = e_times[keep_e], e_ids[keep_e]
@@ -312,9 +442,9 @@ def compute_metrics(
     rate = e_times.size / n_e / duration
     isis, owner = _isis(e_times, e_ids)
     cvs = _cvs(isis, owner, n_e)
-    fano_counts = _binned_counts(e_times, e_ids, n_e, t_start, t_stop, FANO_BIN)
-    fft, std_rate_temporal = _fft_and_std(_binned_counts(e_times, e_ids, n_e, t_start, t_stop, FFT_BIN))
-    weight_metrics = _weight_metrics(weights, t_start, t_stop, w_max)
+    fano_counts = _binned_counts(e_times, e_ids, n_e, t_start, t_stop, FANO_BIN, binning)
+    fft, std_rate_temporal = _fft_and_std(_binned_counts(e_times, e_ids, n_e, t_start, t_stop, FFT_BIN, binning))
+    weight_metrics = _weight_metrics(weights, t_start, t_stop, w_max, weight_digits)
 
     values = {
         "rate": rate,
@@ -322,7 +452,7 @@ def compute_metrics(
         "kl_isi": _kl_isi(isis, rate),
         "spatial_Fano": float(_fano(fano_counts, axis=0).mean()),
         "temporal_Fano": float(_fano(fano_counts, axis=1).mean()),
-        "auto_cov": _auto_cov(_binned_counts(e_times, e_ids, n_e, t_start, t_stop, AUTOCOV_BIN)),
+        "auto_cov": _auto_cov(_binned_counts(e_times, e_ids, n_e, t_start, t_stop, AUTOCOV_BIN, binning)),
         "fft": fft,
         "std_rate_temporal": std_rate_temporal,
         "std_rate_spatial": float(np.std(spike_counts / duration)),

@@ -4,7 +4,14 @@ A sweep never needs to bring spikes to the host: the simulation carries a ``Metr
 ``lax.scan``, calls ``update_accumulator`` once per time step of the recording window, and calls
 ``finalize_metrics`` at the end. The numbers are those of ``jaxsnn.fsbi.metrics.compute_metrics`` (same
 conventions, see its module docstring) in float32, for spikes at times ``t_start + k * dt``, where
-``k`` is the step index within the window.
+``k`` is the step index within the window, read at ``resolution=dt``.
+
+Bins: the bin of each step is looked up in a step -> bin table (int32 ``[n_steps]`` per bin width,
+-1 for steps in no bin) computed once on the host by ``jaxsnn.fsbi.metrics.bin_index`` from the
+step's time as ``compute_metrics`` reads it, so every spike lands in the bin it has there, edges
+included (``np.histogram`` on ``np.arange`` edges by default; arithmetic ``k // steps_per_bin``
+would put the spikes on 97 of the 98 interior 100 ms edges in the wrong bin). The tables are
+constants of the compiled update (3 × 400 kB for the default window).
 
 What the carry holds (``n_e`` recorded E neurons; bin counts of the default 10 s window at dt = 0.1 ms):
 
@@ -13,8 +20,8 @@ What the carry holds (``n_e`` recorded E neurons; bin counts of the default 10 s
 - the pooled ISI histogram (99 bins on [0, 1] s) in a form that needs no scatter per step: the bin of
   each neuron's first ISI in each 10 ms block (int8 `[1000, n_e]`), and a count of the others (bin 0);
 - per-neuron spike counts in 100 ms bins ``[99, n_e]`` (Fano factors) and in 10 ms bins
-  ``[999, n_e]`` (auto_cov), stored as the narrowest integer type that holds ``steps_per_bin + 1``
-  (uint8 for 10 ms at 0.1 ms steps: 1 MB for 1000 neurons);
+  ``[999, n_e]`` (auto_cov), stored as the narrowest integer type that holds the most steps of any
+  bin (uint8 for 10 ms at 0.1 ms steps: 1 MB for 1000 neurons);
 - the population spike count per 1 ms bin ``[9999]`` (fft, std_rate_temporal);
 - the I spike total.
 
@@ -30,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +49,7 @@ from .._validation import check_int, check_positive, is_concrete, steps_of
 from .metrics import (
     AUTOCOV_BIN,
     AUTOCOV_MAX_LAG,
+    BINNINGS,
     AUTOCOV_MIN_STD,
     CV_MIN_ISIS,
     DRIFT_METRIC_NAMES,
@@ -53,10 +63,13 @@ from .metrics import (
     KL_N_EDGES,
     METRIC_NAMES,
     PROJECTIONS,
-    TIME_TOLERANCE,
     W_CREEP_MIN_SUM,
+    WEIGHT_DIGITS,
     WEIGHT_DRIFT_METRIC,
+    bin_index,
     n_bins,
+    printed_interval,
+    read_times,
 )
 
 
@@ -73,6 +86,8 @@ class StreamWindow:
             which the first ISI of each neuron is stored (see ``MetricsAccumulator.isi_first_bin``).
         low_rate_spikes: the largest E spike total whose rate is <= 0.1 Hz (kl_isi fallback), computed
             in float64 exactly as ``compute_metrics`` does.
+        binning: the bin rule of ``compute_metrics`` (``"reference"`` or ``"exact"``); the step -> bin
+            tables follow it (``step_bins``).
     """
 
     t_start: float
@@ -91,9 +106,31 @@ class StreamWindow:
     isi_blocks: int
     isi_block_steps: int
     low_rate_spikes: int
+    binning: str = "reference"
 
 
 jax.tree_util.register_static(StreamWindow)
+
+
+@functools.lru_cache(maxsize=32)
+def step_bins(window: StreamWindow, width: float) -> np.ndarray:
+    """int32 ``[n_steps]``: the bin of ``width`` (s) that each step of the window falls in, -1 for none.
+
+    Step ``k`` is the spike time ``t_start + k * dt`` read as ``compute_metrics`` reads it
+    (``read_times`` at ``resolution=dt``) and binned by ``bin_index`` with the window's rule, so the
+    device counts equal the host counts on the same spikes, on the edges too. Computed once per window
+    and width (cached; read-only)."""
+    w = window
+    times = read_times(w.t_start + np.arange(w.n_steps) * w.dt, w.dt)
+    table = bin_index(times, w.t_start, w.t_stop, width, w.binning).astype(np.int32)
+    table.flags.writeable = False
+    return table
+
+
+def _widest_bin(window: StreamWindow, width: float) -> int:
+    table = step_bins(window, width)
+    inside = table[table >= 0]
+    return int(np.bincount(inside).max()) if inside.size else 1
 
 
 class MetricsAccumulator(NamedTuple):
@@ -126,10 +163,10 @@ class MetricsAccumulator(NamedTuple):
     population_counts: Array
 
 
-def _count_dtype(steps_per_bin: int) -> Any:
-    """Narrowest integer type holding a bin's largest count (one more for the closed last bin)."""
+def _count_dtype(steps_in_bin: int) -> Any:
+    """Narrowest integer type holding a bin's largest count (a spike per step of its widest bin)."""
     for dtype in (jnp.uint8, jnp.int16):
-        if steps_per_bin + 1 <= jnp.iinfo(dtype).max:
+        if steps_in_bin <= jnp.iinfo(dtype).max:
             return dtype
     return jnp.int32
 
@@ -142,9 +179,12 @@ def _low_rate_spikes(n_e: int, duration: float) -> int:
 
 
 def make_window(
-    n_e: int, n_i: int, *, t_start: float = 60.0, t_stop: float = 70.0, dt: float = 1e-4
+    n_e: int, n_i: int, *, t_start: float = 60.0, t_stop: float = 70.0, dt: float = 1e-4,
+    binning: str = "reference",
 ) -> StreamWindow:
     """Validate the window and derive its static bin layout (see ``StreamWindow``)."""
+    if binning not in BINNINGS:
+        raise ValueError(f"binning must be one of {list(BINNINGS)}; got {binning!r}")
     n_e = check_int("n_e", n_e, minimum=1)
     n_i = check_int("n_i", n_i, minimum=1)
     check_positive("dt", dt)
@@ -178,18 +218,21 @@ def make_window(
         isi_blocks=-(-n_steps // isi_block_steps),
         isi_block_steps=isi_block_steps,
         low_rate_spikes=_low_rate_spikes(n_e, duration),
+        binning=binning,
     )
 
 
 def init_accumulator(
-    n_e: int, n_i: int, *, t_start: float = 60.0, t_stop: float = 70.0, dt: float = 1e-4
+    n_e: int, n_i: int, *, t_start: float = 60.0, t_stop: float = 70.0, dt: float = 1e-4,
+    binning: str = "reference",
 ) -> MetricsAccumulator:
     """Empty statistics for ``n_e`` E and ``n_i`` I recorded neurons over [t_start, t_stop) (s), step dt (s).
 
     dt must divide 1 ms and the window length. Raises ``ValueError`` otherwise, or when the window is
-    shorter than the 51 bins of 10 ms that auto_cov reads.
+    shorter than the 51 bins of 10 ms that auto_cov reads. ``binning``: the bin rule of
+    ``compute_metrics`` (default ``"reference"``, the original's).
     """
-    w = make_window(n_e, n_i, t_start=t_start, t_stop=t_stop, dt=dt)
+    w = make_window(n_e, n_i, t_start=t_start, t_stop=t_stop, dt=dt, binning=binning)
     none = jnp.full((w.n_e,), -1, jnp.int32)
     return MetricsAccumulator(
         window=w,
@@ -200,21 +243,22 @@ def init_accumulator(
         isi_m2=jnp.zeros((w.n_e,), jnp.float32),
         isi_first_bin=jnp.full((w.isi_blocks, w.n_e), -1, jnp.int8),
         isi_short=jnp.zeros((), jnp.int32),
-        fano_counts=jnp.zeros((w.fano_bins, w.n_e), _count_dtype(w.fano_steps)),
-        autocov_counts=jnp.zeros((w.autocov_bins, w.n_e), _count_dtype(w.autocov_steps)),
+        fano_counts=jnp.zeros((w.fano_bins, w.n_e), _count_dtype(_widest_bin(w, FANO_BIN))),
+        autocov_counts=jnp.zeros((w.autocov_bins, w.n_e), _count_dtype(_widest_bin(w, AUTOCOV_BIN))),
         population_counts=jnp.zeros((w.fft_bins,), jnp.int32),
     )
 
 
-def _bin_of_step(k: Array, steps_per_bin: int, count: int) -> tuple[Array, Array]:
-    """Bin of step ``k`` among ``count`` bins and whether it has one (the last bin is closed)."""
-    index = jnp.where(k == count * steps_per_bin, count - 1, k // steps_per_bin)
-    return jnp.clip(index, 0, count - 1), (index >= 0) & (index < count)
+def _bin_of_step(w: StreamWindow, k: Array, width: float) -> tuple[Array, Array]:
+    """Bin of width ``width`` of window step ``k`` (from the host's table) and whether it has one."""
+    table = jnp.asarray(step_bins(w, width))
+    index = lax.dynamic_index_in_dim(table, jnp.clip(k, 0, w.n_steps - 1), axis=0, keepdims=False)
+    return jnp.maximum(index, 0), (index >= 0) & (k >= 0) & (k < w.n_steps)
 
 
-def _add_to_row(counts: Array, spikes: Array, k: Array, steps_per_bin: int) -> Array:
+def _add_to_row(counts: Array, spikes: Array, k: Array, w: StreamWindow, width: float) -> Array:
     """Add ``spikes`` ``[n]`` to the row of ``counts`` ``[bins, n]`` that holds step ``k``."""
-    index, has_bin = _bin_of_step(k, steps_per_bin, counts.shape[0])
+    index, has_bin = _bin_of_step(w, k, width)
     row = lax.dynamic_index_in_dim(counts, index, axis=0, keepdims=False)
     row = row + (spikes & has_bin).astype(counts.dtype)
     return lax.dynamic_update_index_in_dim(counts, row, index, axis=0)
@@ -270,7 +314,7 @@ def update_accumulator(
     isi_first_bin = lax.dynamic_update_index_in_dim(acc.isi_first_bin, block_bins, block, axis=0)
     isi_short = acc.isi_short + jnp.sum(closes_isi & ~long_isi, dtype=jnp.int32)
 
-    fft_index, fft_has_bin = _bin_of_step(k, w.fft_steps, w.fft_bins)
+    fft_index, fft_has_bin = _bin_of_step(w, k, FFT_BIN)
     n_spikes = jnp.sum(e, dtype=jnp.int32)
     return MetricsAccumulator(
         window=w,
@@ -281,8 +325,8 @@ def update_accumulator(
         isi_m2=isi_m2,
         isi_first_bin=isi_first_bin,
         isi_short=isi_short,
-        fano_counts=_add_to_row(acc.fano_counts, e, k, w.fano_steps),
-        autocov_counts=_add_to_row(acc.autocov_counts, e, k, w.autocov_steps),
+        fano_counts=_add_to_row(acc.fano_counts, e, k, w, FANO_BIN),
+        autocov_counts=_add_to_row(acc.autocov_counts, e, k, w, AUTOCOV_BIN),
         population_counts=acc.population_counts.at[fft_index].add(jnp.where(fft_has_bin, n_spikes, 0)),
     )
 
@@ -364,9 +408,31 @@ def _fft_and_std(acc: MetricsAccumulator) -> tuple[Array, Array]:
 
 
 def _inside_samples(sample_times: np.ndarray, w: StreamWindow) -> np.ndarray:
-    """Indices of the samples strictly inside (t_start, t_stop), 1 ns from either end."""
-    inside = (sample_times > w.t_start + TIME_TOLERANCE) & (sample_times < w.t_stop - TIME_TOLERANCE)
-    return np.flatnonzero(inside)
+    """Indices of the samples strictly inside (t_start, t_stop), times read at dt as ``compute_metrics``
+    reads them."""
+    times = read_times(sample_times, w.dt)
+    return np.flatnonzero((times > w.t_start) & (times < w.t_stop))
+
+
+def _float32_interval(lo: float, hi: float) -> tuple[np.float32, np.float32]:
+    """float32 bounds with ``lo32 <= x <= hi32`` exactly when ``lo <= x <= hi``, for float32 ``x``."""
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    if float(lo32) < lo:
+        lo32 = np.nextafter(lo32, np.float32(np.inf))
+    if float(hi32) > hi:
+        hi32 = np.nextafter(hi32, np.float32(-np.inf))
+    return lo32, hi32
+
+
+def _pinned(values: Array, w_max: float, digits: int | None) -> Array:
+    """``metrics.pinned_weights`` for float32 weights: 0, or printed as w_max at ``digits`` digits."""
+    if digits is None:
+        return (values == 0.0) | (values == jnp.float32(w_max))
+    lo, hi = printed_interval(w_max, digits)
+    if np.isnan(lo):
+        return values == 0.0
+    lo32, hi32 = _float32_interval(lo, hi)
+    return (values == 0.0) | ((values >= lo32) & (values <= hi32))
 
 
 def _check_weight_samples(weight_samples: Mapping[str, Array], sample_times: Any, w: StreamWindow) -> np.ndarray:
@@ -397,7 +463,7 @@ def _check_weight_samples(weight_samples: Mapping[str, Array], sample_times: Any
 
 
 def _weight_metrics(
-    weight_samples: Mapping[str, Array], sample_times: Any, w: StreamWindow, w_max: float
+    weight_samples: Mapping[str, Array], sample_times: Any, w: StreamWindow, w_max: float, digits: int | None
 ) -> dict[str, Array]:
     blow, creep, finals = [], jnp.zeros((), jnp.float32), {}
     for name in PROJECTIONS:
@@ -405,7 +471,7 @@ def _weight_metrics(
             continue
         values = jnp.asarray(weight_samples[name], jnp.float32)
         window = values[_inside_samples(sample_times, w)]
-        blow.append(jnp.mean((window == 0.0) | (window == w_max)))
+        blow.append(jnp.mean(_pinned(window, w_max, digits)))
         start, end = jnp.mean(values[0]), jnp.mean(values[-1])
         total = start + end
         drift = jnp.where(total > W_CREEP_MIN_SUM, 2.0 * (end - start) / jnp.where(total > W_CREEP_MIN_SUM, total, 1.0), 0.0)
@@ -422,6 +488,7 @@ def finalize_metrics(
     *,
     w_max: float = 20.0,
     sample_times: Any = None,
+    weight_digits: int | None = WEIGHT_DIGITS,
 ) -> dict[str, Array]:
     """The metrics of ``compute_metrics`` (float32 scalars, in ``METRIC_NAMES`` order).
 
@@ -432,6 +499,8 @@ def finalize_metrics(
         w_max: upper weight bound of the rule.
         sample_times: ``[S]`` sample times (s), a static numpy array shared by every projection; by
             default ``t_start + 0.1 s * arange(S)``, the monitor of the fSBI protocol.
+        weight_digits: as for ``compute_metrics``: a weight counts as w_max in w_blow when it prints as
+            w_max with 7 significant digits (the original's files); ``None``: exact comparison.
 
     Returns:
         ``{name: float32 scalar}`` in ``METRIC_NAMES`` then ``DRIFT_METRIC_NAMES`` order (a jitted caller gets the keys sorted, as
@@ -455,6 +524,6 @@ def finalize_metrics(
         "std_rate_spatial": jnp.std(acc.e_count.astype(jnp.float32) / duration),
         "std_cv": jnp.std(cvs),
         "rate_i": acc.i_count.astype(jnp.float32) / w.n_i / duration,
-        **_weight_metrics(weight_samples, sample_times, w, w_max),
+        **_weight_metrics(weight_samples, sample_times, w, w_max, weight_digits),
     }
     return {name: values[name].astype(jnp.float32) for name in METRIC_NAMES + DRIFT_METRIC_NAMES if name in values}

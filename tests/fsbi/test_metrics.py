@@ -149,14 +149,29 @@ def test_fano_threshold_of_three_spikes() -> None:
     assert m["spatial_Fano"] == pytest.approx(0.5 / 99)
 
 
-def test_bins_follow_arange_edges_with_rounding_resolved() -> None:
+def test_bins_follow_np_histogram_on_arange_edges() -> None:
     times = np.array([60.0, 60.3, 60.2999, 69.9, 69.95, 69.8999])
     counts = _binned_counts(times, np.zeros(6, int), 1, 60.0, 70.0, 0.1)[0]
     assert counts.shape == (99,)
     expected = np.zeros(99, int)
-    expected[[0, 3, 2]] = 1  # 60.3 s starts bin 3 although arange puts that edge at 60.300000000000004
+    expected[0] = 1
+    expected[2] = 2  # 60.2999 s and 60.3 s: np.arange puts edge 3 at 60.300000000000004 s
+    expected[98] = 2  # 69.8999 s, and 69.9 s below the closed last edge 69.90000000000015 s; 69.95 s is past it
+    np.testing.assert_array_equal(counts, expected)
+    np.testing.assert_array_equal(counts, np.histogram(times, np.arange(60, 70, 0.1))[0])
+
+
+def test_exact_binning_keeps_the_decimal_edges() -> None:
+    times = np.array([60.0, 60.3, 60.2999, 69.9, 69.95, 69.8999])
+    counts = _binned_counts(times, np.zeros(6, int), 1, 60.0, 70.0, 0.1, binning="exact")[0]
+    expected = np.zeros(99, int)
+    expected[[0, 3, 2]] = 1  # 60.3 s starts bin 3
     expected[98] = 2  # 69.8999 s, and 69.9 s on the closed last edge; 69.95 s is past it
     np.testing.assert_array_equal(counts, expected)
+    m = compute_metrics(times, np.zeros(6, int), *NO_SPIKES, {}, n_e=1, binning="exact")
+    assert m["temporal_Fano"] == pytest.approx(np.var(expected) / np.mean(expected))
+    with pytest.raises(ValueError, match="binning"):
+        compute_metrics(times, np.zeros(6, int), *NO_SPIKES, {}, n_e=1, binning="tolerant")
 
 
 def test_auto_cov_threshold_and_bursts() -> None:

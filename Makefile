@@ -1,12 +1,17 @@
 # jaxsnn — `make run` runs the main job, `make test` the test suite, `make bench` the benchmarks.
 # Each sets up a virtual environment (.venv) with a Python >= 3.12 on first use, with the locked
-# versions of constraints.txt; `make lock` rewrites that file from the newest versions pyproject admits.
+# versions of requirements/lock-py3.X.txt for its Python (3.12 and 3.13 are locked); `make lock`
+# rewrites that file from the newest versions pyproject admits.
 
 SHELL := /bin/bash
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LOCK := constraints.txt
+LOCKS := $(wildcard requirements/lock-py*.txt)
+# The lock of the Python that runs "$$1" (shell function; prints requirements/lock-py3.X.txt).
+define lock_of
+lock_of() { echo "requirements/lock-py$$("$$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])').txt" ; }
+endef
 
 # A Python >= 3.12: PYTHON=... if given, else python3.13 / python3.12 / python3 that really run,
 # else pyenv's installed versions.
@@ -28,12 +33,15 @@ NO_PYTHON := echo "error: jaxsnn needs Python >= 3.12, and none was found (tried
 
 .PHONY: run test test-slow bench venv lock clean
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCKS)
 	@py=$$($(find_python)) || { $(NO_PYTHON) ; } ; \
 	if [ -x $(VPY) ] && ! $(VPY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' ; then rm -rf $(VENV) ; fi ; \
 	if [ ! -x $(VPY) ] ; then echo "creating $(VENV) with $$py" ; "$$py" -m venv $(VENV) ; fi
-	$(VPY) -m pip install --quiet -c $(LOCK) pip
-	$(VPY) -m pip install --quiet -c $(LOCK) -e '.[dev,peers]'
+	@$(lock_of) ; lock=$$(lock_of $(VPY)) ; \
+	if [ ! -f "$$lock" ] ; then echo "error: no locked versions for $$($(VPY) --version) ($$lock); locked: $(LOCKS). Use one of those Pythons (make clean; make PYTHON=/path/to/python3.13 ...), or write a lock for this one with make lock" >&2 ; exit 1 ; fi ; \
+	echo "installing the locked versions of $$lock" ; \
+	$(VPY) -m pip install --quiet -c "$$lock" pip && \
+	$(VPY) -m pip install --quiet -c "$$lock" -e '.[dev,peers]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,15 +58,19 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(VPY) benchmarks/coba_vs_brian2.py
 
-# Rewrite the lock from the newest versions pyproject.toml admits, in a throw-away environment. Then run
-# `make test` and `make test-slow` (with PYTHON= each of 3.12 and 3.13) before committing it.
+# Rewrite the lock of one Python (PYTHON=..., else the one `make test` would pick) from the newest
+# versions pyproject.toml admits, in a throw-away environment. Then `make clean test test-slow` with
+# that Python before committing it; see README, "Locked versions".
 lock:
 	@py=$$($(find_python)) || { $(NO_PYTHON) ; } ; \
+	$(lock_of) ; lock=$$(lock_of "$$py") ; \
 	rm -rf .venv-lock && "$$py" -m venv .venv-lock && \
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip && \
 	.venv-lock/bin/python -m pip install --quiet -e '.[dev,peers]' && \
-	{ sed -n '/^#/p' $(LOCK) ; .venv-lock/bin/python -m pip freeze --all --exclude-editable ; } > $(LOCK).new && \
-	mv $(LOCK).new $(LOCK) && rm -rf .venv-lock && echo "$(LOCK) rewritten with $$py; now run make test and make test-slow"
+	{ echo "# The versions the test suite passed with on this Python (x86-64 CPU), installed by the Makefile as" ; \
+	  echo "# pip constraints. pyproject.toml keeps the honest ranges; make lock rewrites this file (README)." ; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable ; } > "$$lock.new" && \
+	mv "$$lock.new" "$$lock" && rm -rf .venv-lock && echo "$$lock rewritten with $$py; now run make clean test test-slow with it"
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

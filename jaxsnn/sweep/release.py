@@ -1,6 +1,7 @@
 """The numpy structured-array format of the original release (specs/fsbi.md §9).
 
-One record per rule: ``seed`` ('<U64', the md5 hex id of θ), ``theta`` (float64 × 25 polynomial /
+One record per rule: ``seed`` ('<U64', the md5 hex digest of θ as the original sampler printed it,
+``hashlib.md5(str(th).encode())``, see ``jaxsnn.fsbi.prior.rule_id``), ``theta`` (float64 × 25 polynomial /
 × 23 MLP, last = r_ext in Hz), then one float64 per metric in the release order (the order of
 ``jaxsnn.fsbi.METRIC_NAMES`` / ``MLP_METRIC_NAMES``). NaN metrics mark a blown-up run.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 from .._validation import check_choice
 from ..fsbi.config import TASKS
 from ..fsbi.metrics import METRIC_NAMES, MLP_METRIC_NAMES
-from ..fsbi.prior import prior_bounds
+from ..fsbi.prior import prior_bounds, rule_id
 from .store import load, theta_columns
 
 
@@ -36,7 +37,9 @@ def release_dtype(task: str) -> np.dtype:
 def to_release(table: pd.DataFrame | str | os.PathLike, task: str) -> np.ndarray:
     """Records of the release format from a store folder or a table as returned by :func:`load`.
 
-    Every row becomes a record (blown-up rules keep their NaN metrics, as in the release).
+    Every row becomes a record (blown-up rules keep their NaN metrics, as in the release). The
+    record's ``seed`` is the table's ``release_id`` (θ printed as the original's torch tensor, as in
+    the release), or its ``rule_id`` for a table without that column.
     """
     if not isinstance(table, pd.DataFrame):
         table = load(table)
@@ -50,7 +53,8 @@ def to_release(table: pd.DataFrame | str | os.PathLike, task: str) -> np.ndarray
     if f"theta_{theta_size}" in table.columns:
         raise ValueError(f"the table has more than {theta_size} theta columns; it is not a {task!r} sweep")
     records = np.zeros(len(table), dtype)
-    records["seed"] = table["rule_id"].to_numpy(str)
+    ids = table["release_id"] if "release_id" in table.columns else table["rule_id"]
+    records["seed"] = ids.to_numpy(str)
     records["theta"] = table[theta_columns(theta_size)].to_numpy(np.float64)
     for name in release_metric_names(task):
         records[name] = table[name].to_numpy(np.float64)
@@ -66,14 +70,16 @@ def _task_of(records: np.ndarray) -> str:
 
 
 def from_release(records: np.ndarray) -> pd.DataFrame:
-    """A table from release records: columns ``index`` (record order), ``rule_id``, ``theta_0`` …,
-    ``status`` ("blown_up" where any metric is NaN, else "done") and the metrics. The sweep seed,
+    """A table from release records: columns ``index`` (record order), ``rule_id`` (jaxsnn's byte id
+    of θ, ``rule_id(θ)``), ``release_id`` (the record's ``seed``), ``theta_0`` …, ``status``
+    ("blown_up" where any metric is NaN, else "done") and the metrics. The sweep seed,
     blow-up time and overflow count are not in the release, so those columns are absent."""
     records = np.asarray(records)
     task = _task_of(records)
     names = release_metric_names(task)
     columns = {"index": np.arange(len(records), dtype=np.int64),
-               "rule_id": pd.array(records["seed"].tolist(), dtype="string")}
+               "rule_id": pd.array([rule_id(row) for row in records["theta"]], dtype="string"),
+               "release_id": pd.array(records["seed"].tolist(), dtype="string")}
     for name, values in zip(theta_columns(records.dtype["theta"].shape[0]), records["theta"].T):
         columns[name] = values
     metrics = np.stack([records[name] for name in names], axis=1) if len(records) else np.zeros((0, len(names)))

@@ -365,7 +365,7 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
     for chunk in todo:
         index = np.arange(chunk * size, min((chunk + 1) * size, theta.shape[0]), dtype=np.int64)
         result = run_chunk(simulator, theta[index], index, devices)
-        table = chunk_table(index, [rule_id(row) for row in theta[index]], seed, theta[index],
+        table = chunk_table(index, [rule_id(row, printed_as="bytes") for row in theta[index]], seed, theta[index],
                             result.blowup_time, result.overflow, result.metrics, simulator.metric_names)
         write_chunk(out, chunk, table)
         bar.update(len(index), int(np.sum(np.asarray(result.blowup_time) >= 0)))

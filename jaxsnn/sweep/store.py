@@ -16,7 +16,10 @@ Columns of every chunk (and of :func:`load`), one row per rule:
 column             dtype     content
 =================  ========  ===================================================================
 ``index``          int64     global index of the rule in the sweep (0 .. N-1); names its random stream
-``rule_id``        string    md5 hex digest of θ as little-endian float64 (the original release's id)
+``rule_id``        string    md5 hex digest of θ as little-endian float64 (``rule_id(θ)``; unique per θ)
+``release_id``     string    the original release's id of θ: md5 of θ printed as a float32 torch tensor
+                             (``rule_id(θ, printed_as="torch")``; 4 decimals, so not unique). Stores
+                             written before this column have it filled in from θ by :func:`load`.
 ``seed``           int64     sweep seed (network connectivity and, with ``index``, the random input)
 ``theta_0`` …      float64   θ (``theta_{P-1}`` = r_ext in Hz for the fSBI tasks)
 ``status``         string    ``"done"``, ``"blown_up"`` (stopped by the blow-up guard) or ``"overflow"``
@@ -40,11 +43,12 @@ import numpy as np
 import pandas as pd
 
 from ..fsbi.plausibility import PLAUSIBILITY_GROUPS, group_pass
+from ..fsbi.prior import rule_id
 
 STORE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATUSES = ("done", "blown_up", "overflow")
-FIXED_COLUMNS = ("index", "rule_id", "seed")
+FIXED_COLUMNS = ("index", "rule_id", "release_id", "seed")
 RESULT_COLUMNS = ("status", "blowup_time", "overflow")
 
 
@@ -113,12 +117,16 @@ def remove_stale_temporaries(out: str | os.PathLike) -> None:
 
 def chunk_table(index: np.ndarray, rule_ids: Sequence[str], seed: int, theta: np.ndarray,
                 blowup_time: np.ndarray, overflow: np.ndarray, metrics: Mapping[str, np.ndarray],
-                metric_names: Sequence[str]) -> pd.DataFrame:
-    """The rows of one chunk, columns in store order (see the module docstring)."""
+                metric_names: Sequence[str], release_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of one chunk, columns in store order (see the module docstring); ``release_ids``
+    default to ``rule_id(row, printed_as="torch")`` of each θ row."""
     n = len(index)
+    if release_ids is None:
+        release_ids = release_ids_of(theta)
     columns: dict[str, Any] = {
         "index": np.asarray(index, np.int64),
         "rule_id": pd.array(list(rule_ids), dtype="string"),
+        "release_id": pd.array(list(release_ids), dtype="string"),
         "seed": np.full(n, seed, np.int64),
     }
     for name, values in zip(theta_columns(theta.shape[1]), np.asarray(theta, np.float64).T):
@@ -129,6 +137,21 @@ def chunk_table(index: np.ndarray, rule_ids: Sequence[str], seed: int, theta: np
     for name in metric_names:
         columns[name] = np.asarray(metrics[name], np.float64)
     return pd.DataFrame(columns)
+
+
+def release_ids_of(theta: np.ndarray) -> list[str]:
+    """The original release's id of each θ row (``rule_id(row, printed_as="torch")``)."""
+    return [rule_id(row, printed_as="torch") for row in np.asarray(theta, np.float64)]
+
+
+def _read_chunk(out: str | os.PathLike, chunk: int, theta_size: int) -> pd.DataFrame:
+    """One chunk's table; chunks written before the ``release_id`` column get it from their θ."""
+    table = pd.read_parquet(chunk_path(out, chunk))
+    if "release_id" not in table.columns:
+        theta = table[theta_columns(theta_size)].to_numpy(np.float64)
+        table.insert(list(table.columns).index("rule_id") + 1, "release_id",
+                     pd.array(release_ids_of(theta), dtype="string"))
+    return table
 
 
 def write_chunk(out: str | os.PathLike, chunk: int, table: pd.DataFrame) -> Path:
@@ -168,7 +191,7 @@ def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[st
                          "rerun the same sweep to finish it")
     columns = [*FIXED_COLUMNS, *theta_columns(manifest["theta_size"]), *RESULT_COLUMNS, *manifest["metric_names"]]
     if chunks:
-        table = pd.concat([pd.read_parquet(chunk_path(out, c)) for c in chunks], ignore_index=True)
+        table = pd.concat([_read_chunk(out, c, manifest["theta_size"]) for c in chunks], ignore_index=True)
     else:
         table = pd.DataFrame({name: pd.Series(dtype=_empty_dtype(name)) for name in columns})
     table = table[columns].sort_values("index", kind="stable").reset_index(drop=True)
@@ -178,7 +201,7 @@ def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[st
 
 
 def _empty_dtype(column: str) -> str:
-    if column in ("rule_id", "status"):
+    if column in ("rule_id", "release_id", "status"):
         return "string"
     return "int64" if column in ("index", "seed", "overflow") else "float64"
 
@@ -202,7 +225,8 @@ def filter_plausible(table: pd.DataFrame, *, groups: Iterable[str] | None = None
 
 
 def load_arrays(out: str | os.PathLike, **load_options: Any) -> dict[str, np.ndarray]:
-    """The store as numpy arrays: ``index`` [N] int64, ``rule_id`` [N] str, ``seed`` [N] int64,
+    """The store as numpy arrays: ``index`` [N] int64, ``rule_id`` [N] str, ``release_id`` [N] str,
+    ``seed`` [N] int64,
     ``theta`` [N, P] float64, ``status`` [N] str, ``blowup_time`` [N] float64, ``overflow`` [N] int64,
     and one [N] float64 array per metric. ``load_options`` as for :func:`load`."""
     table = load(out, **load_options)
@@ -210,6 +234,7 @@ def load_arrays(out: str | os.PathLike, **load_options: Any) -> dict[str, np.nda
     arrays: dict[str, np.ndarray] = {
         "index": table["index"].to_numpy(np.int64),
         "rule_id": table["rule_id"].to_numpy(str),
+        "release_id": table["release_id"].to_numpy(str),
         "seed": table["seed"].to_numpy(np.int64),
         "theta": table[theta_columns(manifest["theta_size"])].to_numpy(np.float64),
         "status": table["status"].to_numpy(str),

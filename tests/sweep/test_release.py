@@ -27,7 +27,7 @@ def _published_like(task, n, seed=0):
     """Records as the release would hold them: md5 ids, θ from the prior, metrics with NaN rows."""
     theta = sample_prior(task, n, seed)
     records = np.zeros(n, release_dtype(task))
-    records["seed"] = [rule_id(row) for row in theta]
+    records["seed"] = [rule_id(row, printed_as="torch") for row in theta]
     records["theta"] = theta
     rng = np.random.default_rng(seed)
     for name in records.dtype.names[2:]:
@@ -41,7 +41,8 @@ def _published_like(task, n, seed=0):
 def test_release_round_trip_through_table_and_file(tmp_path, task):
     records = _published_like(task, 6)
     table = from_release(records)
-    assert table["rule_id"].tolist() == records["seed"].tolist()
+    assert table["release_id"].tolist() == records["seed"].tolist()
+    assert table["rule_id"].tolist() == [rule_id(row) for row in records["theta"]]
     assert table["status"].tolist() == ["done", "blown_up", "done", "done", "done", "done"]
     np.testing.assert_array_equal(table[[f"theta_{i}" for i in range(records.dtype["theta"].shape[0])]].to_numpy(),
                                   records["theta"])
@@ -57,12 +58,13 @@ def test_store_to_release_and_back(tmp_path):
     theta = sample_prior("polynomial", 7, 3)
     table = run_sweep(theta, out=tmp_path, seed=3, chunk_size=4, simulator=toy_simulator(seed=3), progress=False)
     records = to_release(tmp_path, "polynomial")
-    assert records["seed"].tolist() == [rule_id(row) for row in theta]
+    assert records["seed"].tolist() == [rule_id(row, printed_as="torch") for row in theta]
     np.testing.assert_array_equal(records["theta"], theta)
     for name in SPEC_ORDER:
         np.testing.assert_array_equal(records[name], table[name].to_numpy())
     back = from_release(records)
-    pd.testing.assert_frame_equal(back[["rule_id", *SPEC_ORDER]], table[["rule_id", *SPEC_ORDER]])
+    pd.testing.assert_frame_equal(back[["rule_id", "release_id", *SPEC_ORDER]],
+                                  table[["rule_id", "release_id", *SPEC_ORDER]])
     with pytest.raises(ValueError, match="mlp"):
         to_release(table, "mlp")
 

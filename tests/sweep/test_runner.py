@@ -45,11 +45,12 @@ def _reference(theta, seed=3):
 def test_store_columns_rows_and_values(tmp_path):
     theta = _theta(11)
     table = run_sweep(theta, out=tmp_path, seed=3, chunk_size=4, simulator=toy_simulator(seed=3), progress=False)
-    expected_columns = ["index", "rule_id", "seed", *[f"theta_{i}" for i in range(25)], "status", "blowup_time",
-                        "overflow", *METRIC_NAMES]
+    expected_columns = ["index", "rule_id", "release_id", "seed", *[f"theta_{i}" for i in range(25)], "status",
+                        "blowup_time", "overflow", *METRIC_NAMES]
     assert list(table.columns) == expected_columns
     assert table["index"].tolist() == list(range(11))
     assert table["rule_id"].tolist() == [rule_id(row) for row in theta]
+    assert table["release_id"].tolist() == [rule_id(row, printed_as="torch") for row in theta]
     assert (table["seed"] == 3).all()
     np.testing.assert_array_equal(table[[f"theta_{i}" for i in range(25)]].to_numpy(), theta)
     ref = _reference(theta)

@@ -26,7 +26,9 @@ scale comes from a root solve in JAX (float64). Two variants:
   network is then driven by its bias alone (see experiments/rate_to_lif.py).
 
 :func:`ei_gaussian_weights`, :func:`simulate_rate_ei` and :func:`simulate_lif_ei` build and run both
-networks; :func:`autocovariance` and :func:`decay_time` quantify their population dynamics.
+networks as the tutorial does by default (its weight draw, rates and LIF state starting at 0);
+:func:`network_autocovariance` (the tutorial's ``auto_cov_fct`` or the population mean's),
+:func:`autocovariance` and :func:`decay_time` quantify their dynamics.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ ABS_ZETA_HALF = 1.4603545088095868
 # |zetac(1/2)| = |zeta(1/2) - 1|: what Lava's code uses (scipy.special.zetac is zeta - 1)
 ABS_ZETAC_HALF = 2.4603545088095868
 VARIANTS = ("reference", "grytskyy")
+# ei_gaussian_weights: std (2q)^2/N as the tutorial's code draws it, or 2q/sqrt(N) (variance (2q)^2/N)
+WEIGHT_SCALINGS = ("tutorial", "sqrt_n")
+# simulate_lif_ei: LIF voltages start at 0 (Lava's LIF) or uniform in [0, v_th)
+V_INITS = ("zero", "uniform")
+# simulate_rate_ei / simulate_lif_ei: what is recorded per step
+RECORDS = ("population", "neurons")
+# network_autocovariance: the tutorial's per-neuron measure or the population mean's
+MEASURES = ("tutorial", "population")
 
 
 class LIFConversion(NamedTuple):
@@ -437,43 +447,83 @@ def rate_to_lif(
     )
 
 
-def ei_gaussian_weights(key: Array, n: int = 400, *, n_exc: int = 320, q: float = 1.0, g: float = 4.5) -> np.ndarray:
-    """The tutorial's E/I weights ``[n, n]`` (post, pre): Gaussian with variance ``(2 q)^2 / n``,
-    Dale's law by zeroing negative excitatory and positive inhibitory entries, inhibitory columns
-    times ``g``. ``q = 1``: stable fixed point; ``q = sqrt(n / 6)``: chaotic, long-memory regime."""
+def ei_gaussian_weights(key: Array, n: int = 400, *, n_exc: int = 320, q: float = 1.0, g: float = 4.5,
+                        scaling: str = "tutorial") -> np.ndarray:
+    """The tutorial's E/I weights ``[n, n]`` (post, pre), rate-network units (before the ``dr`` factor).
+
+    Entries Gaussian with mean 0, then Dale's law by zeroing negative excitatory (columns ``< n_exc``)
+    and positive inhibitory entries, inhibitory columns times ``g``. ``q = 1``: stable fixed point;
+    ``q = sqrt(n / 6)``: chaotic, long-memory regime. The standard deviation:
+
+    - ``scaling="tutorial"`` (default): ``J = (2 q)^2 / n``, what the tutorial's code draws
+      (``np.random.normal(0, J)``; its docstring and text call ``J`` the standard deviation although
+      the usual random-network scaling would make it the variance). 0.01 at ``q = 1``, ``n = 400``;
+    - ``scaling="sqrt_n"``: ``2 q / sqrt(n)``, i.e. variance ``(2 q)^2 / n`` (10 times the
+      tutorial's at ``q = 1``, ``n = 400``; 1.22 times at ``q = sqrt(n / 6)``).
+
+    Drawn with ``jax.random.normal`` (float32) from ``key``, so the matrices differ from the
+    tutorial's ``np.random`` draws; pass those to :func:`rate_to_lif` directly for a draw-for-draw
+    comparison.
+    """
     n = check_int("n", n, minimum=2)
     check_positive("q", q)
     check_positive("g", g)
+    check_choice("scaling", scaling, WEIGHT_SCALINGS)
     w = np.asarray(jax.random.normal(key, (n, n), jnp.float32), np.float64)
-    w *= 2.0 * q / np.sqrt(n)
+    w *= (2.0 * q) ** 2 / n if scaling == "tutorial" else 2.0 * q / np.sqrt(n)
     w[:, :n_exc] = np.maximum(w[:, :n_exc], 0.0)
     w[:, n_exc:] = np.minimum(w[:, n_exc:], 0.0) * g
     return w
 
 
-def simulate_rate_ei(weights, *, n_exc: int, steps: int, key: Array, dr_exc: float = 0.01, dr_inh: float = 0.01,
-                     bias_exc: float = 0.1, bias_inh: float = 0.1, noise_std: float = 0.0) -> Array:
-    """Run the rate network for ``steps`` steps from ``r = 0``; returns the population activity
-    ``mean_i r_i`` per step, ``[steps]``. ``noise_std`` adds independent Gaussian noise to every
-    neuron's update (0: the deterministic tutorial network)."""
+def simulate_rate_ei(weights, *, n_exc: int, steps: int, key: Array | None = None, dr_exc: float = 0.01, dr_inh: float = 0.01,
+                     bias_exc: float = 0.1, bias_inh: float = 0.1, noise_std: float = 0.0, record: str = "population") -> Array:
+    """Run the rate network ``r <- (1 - dr) r + dr W erf(r) + bias`` for ``steps`` steps from ``r = 0``
+    (the tutorial's rate model: the bias is added per step, not times ``dr``).
+
+    ``noise_std`` adds independent Gaussian noise of that std to every neuron's update (0, the
+    default: the deterministic tutorial network; then ``key`` is not needed). ``record="population"``
+    (default) returns the population activity ``mean_i r_i`` per step, ``[steps]``;
+    ``record="neurons"`` returns every neuron's state after each step, ``[steps, N]`` (what the
+    tutorial's monitor records). Float32.
+    """
+    check_choice("record", record, RECORDS)
+    check_positive("noise_std", noise_std, allow_zero=True)
+    if noise_std > 0 and key is None:
+        raise ValueError("key is required when noise_std > 0")
     w = jnp.asarray(weights, jnp.float32)
     n = w.shape[0]
     dr = jnp.where(jnp.arange(n) < n_exc, dr_exc, dr_inh)
     bias = jnp.where(jnp.arange(n) < n_exc, bias_exc, bias_inh)
+    keys = jax.random.split(key if key is not None else jax.random.key(0), steps)
 
     def step(r, k):
-        r = (1.0 - dr) * r + dr * (w @ erf(r)) + bias + noise_std * jax.random.normal(k, (n,))
-        return r, jnp.mean(r)
+        r = (1.0 - dr) * r + dr * (w @ erf(r)) + bias
+        if noise_std > 0:
+            r = r + noise_std * jax.random.normal(k, (n,))
+        return r, (jnp.mean(r) if record == "population" else r)
 
-    _, activity = jax.lax.scan(step, jnp.zeros((n,), jnp.float32), jax.random.split(key, steps))
+    _, activity = jax.lax.scan(step, jnp.zeros((n,), jnp.float32), keys)
     return activity
 
 
-def simulate_lif_ei(conv: LIFConversion, *, n_exc: int, steps: int, key: Array) -> tuple[Array, Array]:
-    """Run the converted LIF network for ``steps`` steps (``u = 0``, ``v`` uniform in [0, v_th)).
+def simulate_lif_ei(conv: LIFConversion, *, n_exc: int, steps: int, key: Array | None = None, v_init: str = "zero",
+                    record: str = "population") -> tuple[Array, Array]:
+    """Run the converted LIF network for ``steps`` steps from ``u = 0`` and
 
-    Returns ``(population spike count per step [steps], spike count per neuron [N])``.
+    - ``v_init="zero"`` (default): ``v = 0``, as Lava's LIF process starts (the tutorial's network
+      then fires a synchronous first volley);
+    - ``v_init="uniform"``: ``v`` uniform in ``[0, v_th)`` drawn from ``key`` (required then).
+
+    Spikes reach the currents one step later (Lava's ``Dense`` buffers them the same way).
+    Returns ``(activity, spike count per neuron [N])`` with ``activity`` the population spike count
+    per step ``[steps]`` (``record="population"``, default) or the spikes (0/1) of every neuron per
+    step ``[steps, N]`` (``record="neurons"``). Float32.
     """
+    check_choice("v_init", v_init, V_INITS)
+    check_choice("record", record, RECORDS)
+    if v_init == "uniform" and key is None:
+        raise ValueError('key is required when v_init="uniform"')
     w = jnp.asarray(conv.weights, jnp.float32)
     n = w.shape[0]
     exc = jnp.arange(n) < n_exc
@@ -487,12 +537,65 @@ def simulate_lif_ei(conv: LIFConversion, *, n_exc: int, steps: int, key: Array) 
         v = v * (1.0 - dv) + u + bias
         spikes = (v > conv.v_th).astype(jnp.float32)
         v = jnp.where(spikes > 0, 0.0, v)
-        return (u, v, spikes, counts + spikes), jnp.sum(spikes)
+        return (u, v, spikes, counts + spikes), (jnp.sum(spikes) if record == "population" else spikes)
 
     z = jnp.zeros((n,), jnp.float32)
-    v0 = jax.random.uniform(key, (n,), jnp.float32, 0.0, conv.v_th)
-    (_, _, _, counts), population = jax.lax.scan(step, (z, v0, z, z), None, length=steps)
-    return population, counts
+    v0 = z if v_init == "zero" else jax.random.uniform(key, (n,), jnp.float32, 0.0, conv.v_th)
+    (_, _, _, counts), activity = jax.lax.scan(step, (z, v0, z, z), None, length=steps)
+    return activity, counts
+
+
+def box_filter(spikes, width: int = 25) -> np.ndarray:
+    """Spike counts in a sliding ``width``-step window ending at each step, ``[steps, N]`` from
+    spikes ``[steps, N]`` (the tutorial's binning, ``np.convolve(s, ones(width))[:steps]``; the first
+    ``width - 1`` windows are partial)."""
+    width = check_int("width", width, minimum=1)
+    spikes = np.asarray(spikes, np.float64)
+    c = np.cumsum(spikes, axis=0)
+    out = c.copy()
+    out[width:] -= c[:-width]
+    return out
+
+
+def network_autocovariance(acts, max_lag: int = 100, *, offset: int = 200, measure: str = "tutorial",
+                           normalise: bool = True) -> np.ndarray:
+    """Auto-covariance of a network's activity for lags ``0..max_lag`` (steps), ``[max_lag + 1]``.
+
+    ``acts``: ``[steps, N]`` activity per step and neuron (rates, or binned spike counts); the first
+    and last ``offset`` steps are dropped (``T = steps - 2 offset`` remain; ``offset = 0`` keeps all).
+
+    - ``measure="tutorial"`` (default): the tutorial's ``auto_cov_fct``. Each neuron's temporal mean
+      is removed, then at each step the across-neuron mean, giving ``y[t, i]``;
+      ``C(l) = (1/T) sum_t (1/N) sum_i y[t, i] y[t - l, i]`` with ``t - l`` taken cyclically
+      (``np.roll``, as the tutorial does): the neurons' auto-covariances averaged, without the part
+      that the whole population shares;
+    - ``measure="population"``: the auto-covariance of the population mean ``a[t] = mean_i acts[t, i]``
+      (temporal mean removed), ``C(l) = (1/(T - l)) sum_t a[t] a[t + l]`` without wrap-around, as
+      :func:`autocovariance`: the shared part only.
+
+    ``normalise=True`` (default) returns ``C(l) / C(0)`` (dimensionless, 1 at lag 0; feed it to
+    :func:`decay_time`); ``normalise=False`` returns ``C(l)`` in the squared units of ``acts``.
+    """
+    check_choice("measure", measure, MEASURES)
+    max_lag = check_int("max_lag", max_lag, minimum=0)
+    offset = check_int("offset", offset, minimum=0)
+    x = np.asarray(acts, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"acts must be [steps, N]; got shape {list(x.shape)}")
+    x = x[offset: x.shape[0] - offset]
+    if max_lag >= x.shape[0]:
+        raise ValueError(f"max_lag must be < the {x.shape[0]} steps left after dropping offset = {offset} at both ends; got {max_lag}")
+    if measure == "population":
+        a = x.mean(axis=1)
+        a = a - a.mean()
+        c = np.array([np.mean(a[: a.size - lag] * a[lag:]) for lag in range(max_lag + 1)])
+    else:
+        y = x - x.mean(axis=0)
+        y = y - y.mean(axis=1, keepdims=True)
+        # cyclic correlation along time by FFT (the same sums as rolling, to rounding)
+        power = np.sum(np.abs(np.fft.rfft(y, axis=0)) ** 2, axis=1)
+        c = np.fft.irfft(power, n=y.shape[0])[: max_lag + 1] / (y.shape[0] * y.shape[1])
+    return c / c[0] if normalise else c
 
 
 def autocovariance(x: Array, max_lag: int) -> Array:

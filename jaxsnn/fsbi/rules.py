@@ -7,6 +7,7 @@ disjoint graph) are evaluated in one call.
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from typing import NamedTuple
 
@@ -24,9 +25,10 @@ POLYNOMIAL_THETA_SIZE = 25
 MLP_THETA_SIZE = 23
 #: The projections that the MLP task makes plastic (EI and II stay static).
 MLP_PLASTIC = ("ee", "ie")
-#: Seed of the fixed random hidden layers of the MLP rule (stored in jaxsnn/data/mlp_hidden_layers.npz:
-#: numpy ``default_rng(20231210)``, hidden1 ~ U(±1/√6) [50, 6], then hidden2 ~ U(±1/√50) [4, 50]).
-MLP_HIDDEN_SEED = 20231210
+#: Trace time constants (s) of the MLP rule, x_pre1, x_pre2, x_post1, x_post2 (the first four entries
+#: of the original's constant part).
+MLP_TRACE_TAUS = (0.010, 0.100, 0.010, 0.100)
+MLP_HIDDEN_UNITS = (50, 4)
 
 
 class PolynomialRule(NamedTuple):
@@ -61,10 +63,23 @@ class PolynomialRule(NamedTuple):
 
 
 def load_mlp_hidden_layers() -> tuple[np.ndarray, np.ndarray]:
-    """The fixed hidden layers ``[50, 6]`` and ``[4, 50]`` shared by every MLP rule (package data)."""
-    with resources.files("jaxsnn").joinpath("data/mlp_hidden_layers.npz").open("rb") as f:
-        data = np.load(f)
-        return data["hidden1"], data["hidden2"]
+    """The fixed hidden layers ``[50, 6]`` and ``[4, 50]`` shared by every MLP rule.
+
+    They are the original's numbers (fSBI's ``rule_cst_part`` of the MLP task, shipped as package data
+    ``jaxsnn/data/mlp_rule_constant_part.json``): 504 values, the four trace time constants, then the
+    first hidden layer row-major (hidden unit i, input k at ``4 + 6 i + k``), then the second (unit j,
+    hidden unit i at ``304 + 50 j + i``), exactly as T4wvceciMLPConnection reads them. A released or
+    posterior MLP θ is a rule only together with these layers.
+    """
+    with resources.files("jaxsnn").joinpath("data/mlp_rule_constant_part.json").open("rb") as f:
+        values = np.asarray(json.load(f)["values"], np.float64)
+    n1, n2 = MLP_HIDDEN_UNITS
+    if values.shape != (4 + 6 * n1 + n1 * n2,) or not np.allclose(values[:4], MLP_TRACE_TAUS):
+        raise ValueError("jaxsnn/data/mlp_rule_constant_part.json is not the MLP rule's constant part "
+                         f"({values.shape[0]} values, trace time constants {values[:4]}); reinstall jaxsnn")
+    hidden1 = values[4:4 + 6 * n1].reshape(n1, 6)
+    hidden2 = values[4 + 6 * n1:].reshape(n2, n1)
+    return hidden1.astype(np.float32), hidden2.astype(np.float32)
 
 
 class MLPRule(eqx.Module):
@@ -72,8 +87,9 @@ class MLPRule(eqx.Module):
 
     The network 6 → 50 (sigmoid, no bias) → 4 (sigmoid, no bias) → 1 (linear, with bias) maps the six
     rescaled inputs of a synaptic event to a weight change; Δw = η · MLP(inputs). The hidden layers are
-    fixed and shared; each rule has its own last layer for each (projection, side) and a learning rate
-    per projection.
+    the original's fixed numbers (:func:`load_mlp_hidden_layers`), shared by all rules, projections and
+    sides; each rule has its own last layer for each (projection, side) and a learning rate per
+    projection.
 
     Fields: hidden1 ``[50, 6]``, hidden2 ``[4, 50]``; eta ``[R, 2]`` (EE, IE); last ``[R, 2, 2, 5]``
     indexed by (projection EE/IE, side pre/post, 4 weights + bias).
@@ -119,6 +135,6 @@ def pair_window(rule_params: np.ndarray, dt_pairs: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "MLPRule", "MLP_HIDDEN_SEED", "MLP_PLASTIC", "MLP_THETA_SIZE", "POLYNOMIAL_PARAMETERS",
+    "MLPRule", "MLP_HIDDEN_UNITS", "MLP_PLASTIC", "MLP_TRACE_TAUS", "MLP_THETA_SIZE", "POLYNOMIAL_PARAMETERS",
     "POLYNOMIAL_THETA_SIZE", "PROJECTIONS", "PolynomialRule", "load_mlp_hidden_layers", "pair_window",
 ]

@@ -21,7 +21,7 @@ from .metrics import run_metric_names
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
 from .simulator import (
-    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_source_ids, external_uniforms, fsbi_step,
+    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms, fsbi_step,
     initial_state, trace_decays,
 )
 
@@ -137,14 +137,13 @@ class _Programs:
 
         def run_steps(body, carry, first_step, n_steps, rule_keys):
             """``carry = body(carry, uniforms)`` for ``n_steps`` steps, the external random numbers
-            drawn a block of steps at a time."""
-            rng_block = math.gcd(n_steps, RNG_BLOCK)
+            (of the steps ``delay`` earlier, whose spikes arrive now) drawn a block of steps at a time."""
 
-            def outer(carry, b):
-                uniforms = external_uniforms(rule_keys, first_step + b * rng_block, rng_block, ext_capacity)
+            def part(carry, start, length):
+                uniforms = external_uniforms(rule_keys, start - cfg.delay_steps, length, ext_capacity)
                 return jax.lax.scan(lambda c, u: (body(c, u), None), carry, uniforms)[0], None
 
-            return jax.lax.scan(outer, carry, jnp.arange(n_steps // rng_block, dtype=jnp.int32))[0]
+            return _in_blocks(part, carry, first_step, n_steps, RNG_BLOCK)[0]
 
         def run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps, record=None):
             """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
@@ -152,19 +151,13 @@ class _Programs:
             from .kernel import mlp_block, polynomial_block
 
             network_block = polynomial_block if cfg.task == "polynomial" else mlp_block
-            block_len = math.gcd(n_steps, KERNEL_BLOCK)
-            first_step = state.step
 
-            def block(s, b):
-                uniforms = external_uniforms(rule_keys, first_step + b * block_len, block_len, ext_capacity)
-                ext_ids, ext_over = jax.vmap(jax.vmap(lambda u, r: external_source_ids(u, r, cfg.n_ext, cfg.dt)),
-                                             in_axes=(0, None))(uniforms, r_ext)
-                return network_block(cfg, conns, rule, decays, ext_ids, ext_over, s, record)
+            def part(s, start, length):
+                uniforms = external_uniforms(rule_keys, start - cfg.delay_steps, length, ext_capacity)
+                ext_ids, ext_over, ext_next = external_draws(uniforms, s.ext_next, start, r_ext, cfg)
+                return network_block(cfg, conns, rule, decays, ext_ids, ext_over, s._replace(ext_next=ext_next), record)
 
-            state, spikes = jax.lax.scan(block, state, jnp.arange(n_steps // block_len, dtype=jnp.int32))
-            if record is None:
-                return state, None
-            return state, {p: x.reshape((n_steps,) + x.shape[2:]) for p, x in spikes.items()}
+            return _in_blocks(part, state, state.step, n_steps, KERNEL_BLOCK)
 
         def advance(rule, r_ext, decays, rule_keys, conns, state, n_steps):
             if use_kernel:  # no XLA op per step: whole blocks of steps in the compiled kernel
@@ -175,8 +168,6 @@ class _Programs:
             return run_steps(body, state, state.step, n_steps, rule_keys)
 
         self.advance = jax.jit(advance, static_argnums=6)
-        # the window's steps go through the kernel a block at a time; weights are sampled between blocks
-        block_steps = math.gcd(self.period_steps, KERNEL_BLOCK)
 
         def record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored):
             def take(acc, events, e, i, k):
@@ -194,28 +185,26 @@ class _Programs:
                 acc, events = take(acc, events, spikes["E"][:, :n_e], spikes["I"][:, :n_i], k)
                 return s, acc, events
 
-            def kernel_block(carry, _):
-                """One block of steps in the kernel, then its recorded spikes through ``take``."""
+            def advance_recorded(carry, n_steps):
+                """``n_steps`` steps with their recorded spikes through ``take``."""
                 s, acc, events = carry
+                if not use_kernel:
+                    return run_steps(step_body, carry, s.step, n_steps, rule_keys)
                 k0 = s.step - self.window_start
-                s, spikes = run_blocks(rule, r_ext, decays, rule_keys, conns, s, block_steps, (n_e, n_i))
+                s, spikes = run_blocks(rule, r_ext, decays, rule_keys, conns, s, n_steps, (n_e, n_i))
 
                 def take_step(c, x):
                     acc, events, k = c
                     return take(acc, events, x[0], x[1], k) + (k + 1,), None
 
                 (acc, events, _), _ = jax.lax.scan(take_step, (acc, events, k0), (spikes["E"], spikes["I"]))
-                return (s, acc, events), None
+                return s, acc, events
 
             def period_body(carry, _):
-                s, acc, events = carry
-                samples = {name: s.weights[name][:, idx] for name, idx in monitored.items()}
-                if use_kernel:
-                    carry = jax.lax.scan(kernel_block, (s, acc, events), None,
-                                         length=self.period_steps // block_steps)[0]
-                else:
-                    carry = run_steps(step_body, (s, acc, events), s.step, self.period_steps, rule_keys)
-                return carry, samples
+                # the original samples the weights after the step whose clock is a multiple of the period
+                carry = advance_recorded(carry, 1)
+                samples = {name: carry[0].weights[name][:, idx] for name, idx in monitored.items()}
+                return advance_recorded(carry, self.period_steps - 1), samples
 
             r = r_ext.shape[0]
             events = {}
@@ -240,6 +229,22 @@ class _Programs:
             return finalize_compiled[key](acc, samples)
 
         self.finalize = finalize
+
+
+def _in_blocks(part, carry, first_step, n_steps: int, block: int):
+    """``carry, ys = part(carry, start, length)`` over ``n_steps`` steps from ``first_step``: a scan over
+    whole blocks of ``block`` steps, then one part for the remainder. Returns the carry and the ``ys``
+    (a pytree of ``[length, ...]`` arrays, or None) joined along their first axis."""
+    n_full, rest = divmod(n_steps, block)
+    pieces = []
+    if n_full:
+        carry, ys = jax.lax.scan(lambda c, b: part(c, first_step + b * block, block), carry,
+                                 jnp.arange(n_full, dtype=jnp.int32))
+        pieces.append(jax.tree_util.tree_map(lambda x: x.reshape((n_full * x.shape[1],) + x.shape[2:]), ys))
+    if rest:
+        carry, ys = part(carry, first_step + n_full * block, rest)
+        pieces.append(ys)
+    return carry, jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
 
 
 _KERNEL_WARNED: set[str] = set()

@@ -6,18 +6,21 @@ per rule, and the synaptic events of all rules are processed as one disjoint gra
 
 1. neurons: E and I advance with the conductance increments transmitted in step k − 1 and spike;
    a rule already stopped by the blow-up guard emits nothing (it is frozen and costs no events);
-2. blow-up guard: s ← s·e^{−dt/τ} + n_E_spikes/(τ N_E); a rule with s ≥ limit or s ≤ 0 stops now;
+2. blow-up guard: s ← s·e^{−dt/τ} + n_E/(τ N_E), n_E the E spikes arriving in this step (emitted in
+   step k − delay, as the original counts them); a rule with s ≥ limit or s ≤ 0 stops now;
 3. transmission and on-pre plasticity: the spikes emitted in step k − delay arrive; each synapse
    transmits its current weight to the target's conductance (used from step k + 1), then, if
-   plastic, w ← clip(w + Δw_pre, 0, w_max), reading the postsynaptic trace; external Poisson spikes
-   are transmitted too (static weights);
+   plastic, w ← clip(w + Δw_pre, 0, w_max), reading the postsynaptic trace; the external Poisson
+   spikes emitted in step k − delay are transmitted too (static weights; Auryn's renewal draw,
+   :func:`external_source_ids`);
 4. on-post plasticity: for every spike of step k, each synapse onto that neuron gets
    w ← clip(w + Δw_post, 0, w_max), reading the presynaptic trace;
 5. traces: presynaptic traces +1 for the spikes that arrived (step 3), postsynaptic traces +1 for the
    spikes of step k; then all decay by e^{−dt/τ}. Updates in steps 3–4 therefore read the partner's
    trace before this step's increment;
 6. recording (inside the window): streaming metrics of the recorded neurons; weights of the monitored
-   synapses at the start of every sample period.
+   synapses after the first step of every sample period (the original samples after the step whose
+   clock is a multiple of the period).
 """
 
 from __future__ import annotations
@@ -39,12 +42,10 @@ from ..neurons.conductance_if import CVAIF_TRACES_CONFIGURED, CVAIF_TRACES_REFER
 from ..propagation import SpikeIndex, index_spikes, members_and_rows, walk_spike_blocks
 from .config import FSBIConfig
 from .metrics_stream import MetricsAccumulator, finalize_metrics, init_accumulator, update_accumulator
-from .rules import MLPRule, PolynomialRule
+from .rules import MLP_TRACE_TAUS, MLPRule, PolynomialRule
 
 PROJECTION_ENDS = {"ee": ("E", "E"), "ei": ("E", "I"), "ie": ("I", "E"), "ii": ("I", "I")}
 PROJECTION_INDEX = {"ee": 0, "ei": 1, "ie": 2, "ii": 3}
-#: MLP traces: x_pre1/x_post1 and x_pre2/x_post2 time constants (s).
-MLP_TRACE_TAUS = (0.010, 0.100)
 _OUT_OF_RANGE = np.int32(2**31 - 1)
 
 
@@ -88,7 +89,8 @@ class FSBIState(NamedTuple):
     ``[R, n]`` transmitted last step; ring: "E"/"I" -> ``[delay, R, n]`` spikes of the last steps;
     weights: projection -> ``[R, n_synapses]``; traces: name -> ``[R, n]``; rate_guard ``[R]`` (Hz);
     alive ``[R]`` bool; stop_time ``[R]`` (s, -1 while running); ext_overflow ``[R]`` steps in which
-    the external-spike buffer was too small; step: int32.
+    the external-spike buffer was too small; ext_next ``[R]`` int32 renewal offset of the external
+    sources (:func:`external_source_ids`, -1 before the first draw); step: int32.
     """
 
     neurons: dict[str, Any]
@@ -100,6 +102,7 @@ class FSBIState(NamedTuple):
     alive: Array
     stop_time: Array
     ext_overflow: Array
+    ext_next: Array
     step: Array
 
 
@@ -133,8 +136,8 @@ def trace_decays(config: FSBIConfig, rule: Any) -> dict[str, Array]:
             out[f"{name}_post"] = jnp.exp(-dt / rule.tau_post[:, i])
         return out
     r = rule.eta.shape[0]
-    fast, slow = (jnp.full((r,), math.exp(-dt / tau), jnp.float32) for tau in MLP_TRACE_TAUS)
-    return {"E_pre1": fast, "E_pre2": slow, "I_pre1": fast, "I_pre2": slow, "E_post1": fast, "E_post2": slow}
+    pre1, pre2, post1, post2 = (jnp.full((r,), math.exp(-dt / tau), jnp.float32) for tau in MLP_TRACE_TAUS)
+    return {"E_pre1": pre1, "E_pre2": pre2, "I_pre1": pre1, "I_pre2": pre2, "E_post1": post1, "E_post2": post2}
 
 
 def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
@@ -153,7 +156,8 @@ def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
         neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces,
         rate_guard=jnp.full((n_rules,), cfg.blowup_limit / 2, jnp.float32),
         alive=jnp.ones((n_rules,), bool), stop_time=jnp.full((n_rules,), -1.0, jnp.float32),
-        ext_overflow=jnp.zeros((n_rules,), jnp.int32), step=jnp.int32(0),
+        ext_overflow=jnp.zeros((n_rules,), jnp.int32), ext_next=jnp.full((n_rules,), -1, jnp.int32),
+        step=jnp.int32(0),
     )
 
 
@@ -227,9 +231,10 @@ def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacit
     Step ``k`` of rule ``r`` draws ``capacity`` numbers from ``fold_in(rule_keys[r], k)``, so the input
     of a rule depends only on its key and the step, not on how the run is cut into blocks or batches.
     Drawing a block of steps at once keeps the random-number generator out of the per-step loop.
+    Steps before 0 (the first ``delay`` steps, see :func:`external_draws`) draw step 0's numbers, unused.
     Returns ``[n_steps, R, capacity]`` float32.
     """
-    steps = first_step + jnp.arange(n_steps, dtype=jnp.int32)
+    steps = jnp.maximum(first_step + jnp.arange(n_steps, dtype=jnp.int32), 0)
 
     def one(key, step):
         return jax.random.uniform(jax.random.fold_in(key, step), (capacity,), jnp.float32, minval=1e-30, maxval=1.0)
@@ -237,26 +242,79 @@ def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacit
     return jax.vmap(lambda step: jax.vmap(lambda key: one(key, step))(rule_keys))(steps)
 
 
-def external_source_ids(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
-    """The spiking sources among ``n_sources`` independent Bernoulli(rate·dt) sources for one step of one rule.
+#: Largest renewal gap (lattice points) kept exactly: ~3300 steps of 5000 sources, i.e. rates ≥ 0.003 Hz.
+_MAX_GAP = 1 << 24
 
-    They are drawn as the positions of a Bernoulli process through geometric gaps, so only ``capacity``
-    random numbers (``uniforms`` ``[capacity]`` in (0, 1], see :func:`external_uniforms`) are needed
-    instead of one per source. Returns (``[capacity]`` int32 ascending source ids, ``n_sources`` where
-    the draw ran past the last source; 1 if the capacity may have cut the step short else 0).
+
+def external_source_ids(uniforms: Array, offset: Array, rate: Array, n_sources: int, dt: float
+                        ) -> tuple[Array, Array, Array]:
+    """One step of Auryn's PoissonGroup for one rule: the spiking sources among ``n_sources``.
+
+    Auryn draws all its sources with one renewal process over the (step × source) lattice: the next
+    spiking source lies ``⌊E/(λ dt) + 1.5⌋`` lattice points after the last (E ~ Exp(1), λ = 1/(1/r − dt),
+    so the effective rate is exactly r and no source spikes twice in a step); the first lies at
+    ``⌊E/(λ dt) + 0.5⌋``. Neighbouring sources are therefore less likely to fire in the same step than
+    independent Bernoulli sources would be.
+
+    Args:
+        uniforms: ``[capacity]`` in (0, 1] (:func:`external_uniforms`): ``uniforms[0]`` gives the first
+            position of a run (``offset < 0``), the others the gaps.
+        offset: int32 ``[]`` position of the next spike, counted from this step's first source; < 0
+            before the first step.
+        rate: r (Hz); dt: step (s).
+    Returns:
+        (``[capacity]`` int32 ascending source ids, ``n_sources`` where unused; the next step's offset;
+        1 if ``capacity`` cut the step short, else 0).
     """
-    p = jnp.clip(rate * dt, 0.0, 1.0)
-    log_q = jnp.log1p(-jnp.minimum(p, 1.0 - 1e-7))
-    gaps = jnp.where(p > 0, jnp.floor(jnp.log(uniforms) / log_q) + 1.0, jnp.inf)
-    positions = jnp.cumsum(gaps) - 1.0
-    ids = jnp.where(positions < n_sources, positions, n_sources).astype(jnp.int32)
-    return ids, (positions[-1] < n_sources - 1).astype(jnp.int32)
+    # E/(λ dt) = E (1/r - dt)/dt; rounded to nearest (Auryn truncates x + 0.5: the same but at exact
+    # halves). One product and a rounding: no multiply-add that one compiled program would fuse and
+    # another not, so the XLA step and the kernel path draw the same sources.
+    mean_gap = jnp.where(rate > 0, (1.0 / jnp.maximum(rate, 1e-30) - dt) / dt, float(_MAX_GAP))
+    scaled = jnp.minimum(-jnp.log(uniforms) * mean_gap, float(_MAX_GAP))
+    first = jnp.round(scaled[0]).astype(jnp.int32)
+    gaps = jnp.round(scaled[1:]).astype(jnp.int32) + 1
+    x = jnp.where(offset < 0, first, offset)
+    # positions before the first one past the row are exact; later ones only need to stay past it
+    positions = jnp.minimum(x, n_sources) + jnp.concatenate([jnp.zeros((1,), jnp.int32),
+                                                             jnp.cumsum(jnp.minimum(gaps, n_sources))])
+    inside = positions < n_sources
+    n_in = inside.sum()
+    ids = jnp.where(inside, positions, n_sources)
+    last_in = positions[jnp.maximum(n_in - 1, 0)]
+    next_pos = jnp.where(n_in == 0, x, last_in + gaps[jnp.clip(n_in - 1, 0, gaps.shape[0] - 1)])
+    overflow = (n_in == uniforms.shape[0]).astype(jnp.int32)
+    return ids, jnp.where(overflow > 0, 0, next_pos - n_sources), overflow
 
 
-def external_spikes(uniforms: Array, rate: Array, n_sources: int, dt: float) -> tuple[Array, Array]:
-    """The draw of :func:`external_source_ids` as ``[n_sources]`` 0/1 spikes (and its overflow flag)."""
-    ids, overflow = external_source_ids(uniforms, rate, n_sources, dt)
-    return jnp.zeros((n_sources,), jnp.float32).at[ids].set(1.0, mode="drop"), overflow
+def external_draws(uniforms: Array, offsets: Array, first_step: Array, r_ext: Array, cfg: FSBIConfig
+                   ) -> tuple[Array, Array, Array]:
+    """The external spikes that reach their targets in ``n_steps`` steps from ``first_step``.
+
+    Like every group's spikes in the original, the sources' spikes arrive ``cfg.delay_steps`` after they
+    are emitted: step ``k`` transmits the draw of step ``k - delay`` and nothing before ``delay``.
+
+    Args:
+        uniforms: ``[n_steps, R, capacity]`` from ``external_uniforms(keys, first_step - delay, ...)``.
+        offsets: int32 ``[R]`` renewal offsets (``FSBIState.ext_next``); r_ext: ``[R]`` (Hz).
+    Returns:
+        (ids ``[n_steps, R, capacity]`` int32, overflow flags ``[n_steps, R]`` int32, offsets ``[R]``).
+    """
+    draw = jax.vmap(lambda u, o, r: external_source_ids(u, o, r, cfg.n_ext, cfg.dt))
+
+    def one_step(offsets, xs):
+        u, k = xs
+        ids, nxt, over = draw(u, offsets, r_ext)
+        emitted = k >= cfg.delay_steps
+        return jnp.where(emitted, nxt, offsets), (jnp.where(emitted, ids, cfg.n_ext), jnp.where(emitted, over, 0))
+
+    steps = first_step + jnp.arange(uniforms.shape[0], dtype=jnp.int32)
+    offsets, (ids, over) = jax.lax.scan(one_step, offsets, (uniforms, steps))
+    return ids, over, offsets
+
+
+def source_spikes(ids: Array, n_sources: int) -> Array:
+    """``[R, capacity]`` source ids (``n_sources`` where unused) as ``[R, n_sources]`` 0/1 spikes."""
+    return jax.vmap(lambda i: jnp.zeros((n_sources,), jnp.float32).at[i].set(1.0, mode="drop"))(ids)
 
 
 def default_ext_capacity(config: FSBIConfig, max_rate: float) -> int:
@@ -378,7 +436,8 @@ def fsbi_step(
     ext_uniforms: Array, state: FSBIState, block: int, use_kernel: bool = False,
 ) -> tuple[FSBIState, dict[str, Array]]:
     """Advance ``R`` rules by one step (see the module docstring), with ``ext_uniforms`` ``[R, capacity]``
-    the step's random numbers for the external sources (:func:`external_uniforms`). Returns the state
+    the random numbers of the external sources for step ``state.step - delay`` (:func:`external_uniforms`,
+    :func:`external_draws`). Returns the state
     and the step's spikes ``{"E": [R, n_E], "I": [R, n_I]}`` (zero for stopped rules)."""
     cfg = structure.config
     batch = r_ext.shape[0]
@@ -395,25 +454,28 @@ def fsbi_step(
             state.neurons[pop], exc, inh, zeros)
         spikes[pop] = spk * alive[:, None]
 
-    # 2. blow-up guard
+    # 2. blow-up guard, on the E spikes that arrive now (emitted `delay` steps ago), as the original
+    # counts them
+    slot = state.step % cfg.delay_steps
+    arrived = {p: state.ring[p][slot] for p in ("E", "I")}
     t_now = (state.step + 1).astype(jnp.float32) * dt
-    guard = state.rate_guard * math.exp(-dt / cfg.blowup_tau) + spikes["E"].sum(axis=1) / (cfg.blowup_tau * cfg.n_exc)
+    guard = state.rate_guard * math.exp(-dt / cfg.blowup_tau) + arrived["E"].sum(axis=1) / (cfg.blowup_tau * cfg.n_exc)
     tripped = alive & ((guard >= cfg.blowup_limit) | (guard <= 0))
     stop_time = jnp.where(tripped, t_now, state.stop_time)
     alive_next = alive & ~tripped
 
     # 3.-5. arrivals, plasticity, traces
-    slot = state.step % cfg.delay_steps
-    arrived = {p: state.ring[p][slot] for p in ("E", "I")}
     ring = {p: state.ring[p].at[slot].set(spikes[p]) for p in ("E", "I")}
-    sources, ext_over = jax.vmap(lambda u, r: external_spikes(u, r, cfg.n_ext, dt))(ext_uniforms, r_ext)
+    ids, ext_over, ext_next = external_draws(ext_uniforms[None], state.ext_next, state.step, r_ext, cfg)
+    sources = source_spikes(ids[0], cfg.n_ext)
     pending, weights, traces = synapses_step(
         structure, conns, rule, decays, state.weights, state.traces, neurons, arrived, spikes,
         sources * alive[:, None], block, use_kernel)
 
     new_state = FSBIState(
         neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces, rate_guard=guard,
-        alive=alive_next, stop_time=stop_time, ext_overflow=state.ext_overflow + ext_over * alive,
+        alive=alive_next, stop_time=stop_time, ext_overflow=state.ext_overflow + ext_over[0] * alive,
+        ext_next=ext_next,
         step=state.step + 1,
     )
     return new_state, spikes

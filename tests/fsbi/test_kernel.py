@@ -13,7 +13,7 @@ from jaxsnn.fsbi.config import make_config
 from jaxsnn.fsbi.rules import MLPRule, PolynomialRule
 from jaxsnn.fsbi.run import get_structure
 from jaxsnn.fsbi.simulator import (
-    FSBIStructure, default_ext_capacity, external_source_ids, external_uniforms, fsbi_step, initial_state,
+    FSBIStructure, default_ext_capacity, external_draws, external_uniforms, fsbi_step, initial_state,
     synapses_step, trace_decays, trace_names,
 )
 
@@ -133,7 +133,7 @@ def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True
     @jax.jit
     def xla(state):
         def outer(s, b):
-            uniforms = external_uniforms(keys, b * block, block, capacity)
+            uniforms = external_uniforms(keys, b * block - cfg.delay_steps, block, capacity)
             return jax.lax.scan(lambda s, u: fsbi_step(structure, structure.conns, rule, r_ext, decays, u, s, 4),
                                 s, uniforms)
         state, spikes = jax.lax.scan(outer, state, jnp.arange(n_blocks))
@@ -142,10 +142,10 @@ def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True
     @jax.jit
     def blocks(state):
         def outer(s, b):
-            uniforms = external_uniforms(keys, b * kernel_block, kernel_block, capacity)
-            ids, over = jax.vmap(jax.vmap(lambda u, rate: external_source_ids(u, rate, cfg.n_ext, cfg.dt)),
-                                 in_axes=(0, None))(uniforms, r_ext)
-            return network_block(cfg, structure.conns, rule, decays, ids, over, s, (cfg.n_exc, cfg.n_inh), allow_fma)
+            uniforms = external_uniforms(keys, b * kernel_block - cfg.delay_steps, kernel_block, capacity)
+            ids, over, ext_next = external_draws(uniforms, s.ext_next, b * kernel_block, r_ext, cfg)
+            return network_block(cfg, structure.conns, rule, decays, ids, over, s._replace(ext_next=ext_next),
+                                 (cfg.n_exc, cfg.n_inh), allow_fma)
         state, spikes = jax.lax.scan(outer, state, jnp.arange(n_steps // kernel_block))
         assert spikes["E"].dtype == jnp.bool_
         return state, flat({p: x.astype(jnp.float32) for p, x in spikes.items()})

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsnn import fsbi
-from jaxsnn.fsbi.simulator import external_spikes, external_uniforms
+from jaxsnn.fsbi.config import make_config
+from jaxsnn.fsbi.simulator import external_draws, external_source_ids, external_uniforms
 
 
 def test_block_draws_equal_per_step_draws_and_do_not_depend_on_blocking():
@@ -22,16 +23,63 @@ def test_block_draws_equal_per_step_draws_and_do_not_depend_on_blocking():
     assert whole.min() > 0 and whole.max() <= 1
 
 
-def test_source_spike_counts_are_binomial():
-    # 5000 sources at 10 Hz, dt 0.1 ms: 5 spikes per step on average, variance n p (1 - p)
+def _auryn_poisson_group(rng, rate, n_sources, dt, n_steps):
+    """Auryn's PoissonGroup::set_rate and evolve, transcribed: one renewal scan over the (step x
+    source) lattice. Returns the spike count of every step."""
+    lam = 1.0 / (1.0 / rate - dt)
+    x = int(rng.exponential() / lam / dt + 0.5)
+    counts = np.zeros(n_steps, np.int64)
+    for k in range(n_steps):
+        while x < n_sources:
+            counts[k] += 1
+            x += int(rng.exponential() / lam / dt + 1.5)
+        x -= n_sources
+    return counts
+
+
+def test_source_draw_is_aurynss_renewal_scan():
+    # 5000 sources at 10 Hz, dt 0.1 ms: 5 spikes per step. Auryn's renewal scan makes the per-step
+    # count sub-binomial (gaps of at least one lattice point, rounded); compare mean and variance with
+    # a direct transcription of Auryn's loop run with numpy's generator on as many steps.
+    cfg = make_config("polynomial", n_exc=80, n_inh=20)
+    n_steps, rate = 4000, 10.0
     keys = jax.random.key(0)[None]
-    u = external_uniforms(keys, jnp.int32(0), 4000, 64)[:, 0]
-    spikes, cut = jax.vmap(lambda x: external_spikes(x, jnp.float32(10.0), 5000, 1e-4))(u)
-    counts = np.asarray(spikes.sum(axis=1))
-    p = 10.0 * 1e-4
-    assert int(cut.sum()) == 0
-    assert abs(counts.mean() - 5000 * p) < 4 * np.sqrt(5000 * p / 4000)
-    assert abs(counts.var() / (5000 * p * (1 - p)) - 1) < 0.1
+    u = external_uniforms(keys, jnp.int32(-cfg.delay_steps), n_steps + cfg.delay_steps, 64)
+    ids, over, offsets = external_draws(u, jnp.full((1,), -1, jnp.int32), jnp.int32(0), jnp.float32([rate]), cfg)
+    ids = np.asarray(ids[:, 0])
+    assert int(over.sum()) == 0 and not np.any(ids[: cfg.delay_steps] < cfg.n_ext)  # delayed by 8 steps
+    valid = ids[cfg.delay_steps:] < cfg.n_ext
+    counts = valid.sum(axis=1)
+    for row, ok in zip(ids[cfg.delay_steps:], valid):
+        assert np.all(np.diff(row[ok]) > 0)  # ascending, no source twice in a step
+    reference = _auryn_poisson_group(np.random.default_rng(1), rate, cfg.n_ext, cfg.dt, n_steps)
+    mean = cfg.n_ext * rate * cfg.dt
+    se_mean = np.sqrt(mean / n_steps)
+    assert abs(counts.mean() - mean) < 4 * se_mean and abs(reference.mean() - mean) < 4 * se_mean
+    # variance estimates over 4000 steps: relative standard error ≈ sqrt(2/4000) ≈ 2.2 %
+    assert abs(counts.var() / reference.var() - 1) < 0.1
+
+
+def test_source_ids_follow_auryns_gaps_exactly():
+    # Given the exponential variates, positions are Auryn's: first ⌊E0/(λ dt) + 0.5⌋, then
+    # + ⌊E/(λ dt) + 1.5⌋; the spikes past the row carry over to the next step's offset.
+    rate, dt, n = 2000.0, 1e-4, 12
+    lam_dt = dt / (1.0 / rate - dt)
+    e = np.array([0.3, 0.1, 0.9, 0.05, 1.7, 0.2, 2.5, 0.4])
+    u = jnp.asarray(np.exp(-e), jnp.float32)
+    ids, nxt, over = external_source_ids(u, jnp.int32(-1), jnp.float32(rate), n, dt)
+    e32 = -np.log(np.asarray(u, np.float64))
+    pos = [int(e32[0] / lam_dt + 0.5)]
+    for x in e32[1:]:
+        pos.append(pos[-1] + int(x / lam_dt + 1.5))
+    inside = [p for p in pos if p < n]
+    assert int(over) == 0
+    np.testing.assert_array_equal(np.asarray(ids)[: len(inside)], inside)
+    assert np.all(np.asarray(ids)[len(inside):] == n)
+    assert int(nxt) == pos[len(inside)] - n
+    # the next step starts from that offset and uses no new first draw
+    ids2, _, _ = external_source_ids(u, nxt, jnp.float32(rate), n, dt)
+    assert int(ids2[0]) == pos[len(inside)] - n
 
 
 def test_results_do_not_depend_on_chunking():

@@ -477,13 +477,14 @@ void run_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*>& o
       // 1. neurons
       for (int q = 0; q < 2; ++q) neuron_step<Math>(pop[q], c, alive_now, spikes[q], spiked[q]);
       for (int p = 0; p < 4; ++p) prefetch_post(spiked[post_pop[p]], in_pre[p], in_syn[p], pre_size[p], w[p]);
-      // 2. blow-up guard
-      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, spiked[0].size(), k, dt, guard_decay,
-                       guard_scale, guard_limit);
-      // 3. arrivals of the spikes emitted D steps ago, and external spikes
+      // the spikes emitted D steps ago arrive now
       const int64_t slot = k % D;
       float* arrived[2] = {f(14) + (slot * R + m) * nE, f(15) + (slot * R + m) * nI};
       for (int q = 0; q < 2; ++q) list_spikes(arrived[q], size[q], arrived_list[q]);
+      // 2. blow-up guard, on the arriving E spikes (as the original counts them)
+      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, arrived_list[0].size(), k, dt, guard_decay,
+                       guard_scale, guard_limit);
+      // 3. arrivals, and external spikes
       for (int p = 0; p < 4; ++p)
         transmit_plastic<Math>(arrived_list[pre_pop[p]], out_post[p], out_syn[p], post_size[p], w[p], target[p],
                                x_post[p], eta, alpha[4 * m + p], kappa[4 * m + p], w_max);
@@ -844,14 +845,14 @@ void run_mlp_block(const std::vector<ffi::AnyBuffer>& a, const std::vector<void*
       for (int q = 0; q < 2; ++q) cvaif_step<Math>(pop[q], c, alive_now, spikes[q], spiked[q]);
       prefetch_post(spiked[0], in_pre[0], in_syn[0], nE, w_ee);
       prefetch_post(spiked[0], in_pre[2], in_syn[2], nI, w_ie);
-      // 2. blow-up guard
-      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, spiked[0].size(), k, at.dt, at.guard_decay,
-                       at.guard_scale, at.guard_limit);
-      // 3. arrivals (spikes emitted D steps ago): EE and IE transmit and learn, EI and II are static;
-      // then the external spikes
+      // the spikes emitted D steps ago arrive now
       const int64_t slot = k % D;
       float* arrived[2] = {f(22) + (slot * R + m) * nE, f(23) + (slot * R + m) * nI};
       for (int q = 0; q < 2; ++q) list_spikes(arrived[q], size[q], arrived_list[q]);
+      // 2. blow-up guard, on the arriving E spikes (as the original counts them)
+      guard_step<Math>(guard[m], alive[m], stop_time[m], alive_now, arrived_list[0].size(), k, at.dt, at.guard_decay,
+                       at.guard_scale, at.guard_limit);
+      // 3. arrivals: EE and IE transmit and learn, EI and II are static; then the external spikes
       transmit_mlp<Math>(arrived_list[0], out_post[0], out_syn[0], nE, w_ee, pop[0].exc, x_E_pre2, post, net,
                          last_m + 0, eta_ee, at.w_max, start.data());
       for (const int32_t j : arrived_list[0]) transmit_static_one(out_post[1], j, nI, at.w_ei, pop[1].exc);

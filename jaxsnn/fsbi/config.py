@@ -16,8 +16,9 @@ TASKS = ("polynomial", "mlp")
 class FSBIConfig:
     """Configuration of an fSBI simulation.
 
-    Network: ``n_exc``, ``n_inh`` neurons; recurrent Bernoulli connectivity ``p_conn`` (no autapses on
-    EE and II); initial weights ``w_ee, w_ei, w_ie, w_ii`` (units of g_leak); axonal ``delay`` (s).
+    Network: ``n_exc``, ``n_inh`` neurons; recurrent connectivity ``p_conn`` (no autapses on EE and II),
+    drawn as ``connectivity`` says: ``"renewal"`` (default) as Auryn's SparseConnection fills it
+    (:func:`jaxsnn.connectivity.renewal`), ``"bernoulli"`` with independent pairs; initial weights ``w_ee, w_ei, w_ie, w_ii`` (units of g_leak); axonal ``delay`` (s).
     External drive: ``n_ext`` Poisson sources, each projecting to each neuron with ``p_ext`` and
     weight ``w_ext`` (rate r_ext is the last entry of θ).
     Protocol: ``dt`` (s), ``duration`` (s, total), ``record_start`` (s): metrics over
@@ -68,11 +69,13 @@ class FSBIConfig:
     chunk_duration: float = 1.0
     ext_capacity: int | None = None
     synapse_kernel: str = "auto"
+    connectivity: str = "renewal"
 
     def __post_init__(self):
         check_choice("task", self.task, TASKS)
         check_choice("mlp_traces", self.mlp_traces, ("reference", "configured"))
         check_choice("synapse_kernel", self.synapse_kernel, ("auto", "xla", "cpu"))
+        check_choice("connectivity", self.connectivity, ("renewal", "bernoulli"))
         for name in ("n_exc", "n_inh", "n_ext", "n_monitored"):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("n_rec_e", "n_rec_i"):

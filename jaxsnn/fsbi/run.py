@@ -75,7 +75,8 @@ def get_structure(config: FSBIConfig, seed: int) -> FSBIStructure:
 
 
 def _structure_key(config: FSBIConfig) -> tuple:
-    return (config.task, config.n_exc, config.n_inh, config.p_conn, config.n_ext, config.p_ext, config.n_monitored)
+    return (config.task, config.n_exc, config.n_inh, config.p_conn, config.n_ext, config.p_ext, config.n_monitored,
+            config.connectivity)
 
 
 def _validate_theta(theta: Any, config: FSBIConfig) -> np.ndarray:

@@ -69,11 +69,12 @@ def build_structure(config: FSBIConfig, seed: int) -> FSBIStructure:
     keys = jax.random.split(key, 6)
     n = {"E": config.n_exc, "I": config.n_inh}
     conns = {}
+    draw = C.renewal if config.connectivity == "renewal" else C.bernoulli
     for k, name in zip(keys[:4], ("ee", "ei", "ie", "ii")):
         pre, post = PROJECTION_ENDS[name]
-        conns[name] = C.bernoulli(k, n[pre], n[post], config.p_conn, autapses=pre != post)
-    conns["ext_e"] = C.bernoulli(keys[4], config.n_ext, config.n_exc, config.p_ext)
-    conns["ext_i"] = C.bernoulli(keys[5], config.n_ext, config.n_inh, config.p_ext)
+        conns[name] = draw(k, n[pre], n[post], config.p_conn, autapses=pre != post)
+    conns["ext_e"] = draw(keys[4], config.n_ext, config.n_exc, config.p_ext)
+    conns["ext_i"] = draw(keys[5], config.n_ext, config.n_inh, config.p_ext)
     monitored = {}
     for name in config.plastic:
         n_syn = conns[name].n_synapses

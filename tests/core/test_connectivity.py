@@ -82,3 +82,38 @@ def test_from_edges_orders_synapses_and_dense_sums_multapses():
 def test_bad_input_is_rejected(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _auryn_connect_random(rng, n_pre, n_post, p, skip_diag):
+    """Auryn's SparseConnection::connect_block_random, transcribed (one rank, whole matrix)."""
+    lam = 1.0 / (1.0 / p - 1.0)
+    x, jump, slots = int(rng.exponential(1.0 / lam)), 0.0, []
+    while x < n_pre * n_post:
+        i, j = divmod(x, n_post)
+        if not skip_diag or i != j:
+            slots.append((i, j))
+        jump += rng.exponential(1.0 / lam) + 1.0
+        discrete = int(jump)
+        jump -= discrete
+        x += discrete
+    return slots
+
+
+def test_renewal_fill_is_auryns_connect_random():
+    key = jax.random.key(5)
+    conn = C.renewal(key, 300, 300, 0.1, autapses=False)
+    want = _auryn_connect_random(C._seed(key), 300, 300, 0.1, skip_diag=True)
+    assert sorted(edges(conn)) == sorted(want)
+
+
+def test_renewal_degrees_vary_less_than_binomial():
+    # gaps 1 + Exp(λ): variance (1 - p)^2 / p^2 against the geometric (1 - p) / p^2, so a row's count
+    # varies by (1 - p) x binomial; the marginal connection probability stays p
+    rows, n, p = 20_000, 500, 0.1
+    conn = C.renewal(jax.random.key(0), rows, n, p)
+    deg = conn.out_degrees()
+    assert abs(deg.mean() - n * p) < 4 * np.sqrt(n * p * (1 - p) / rows)
+    ratio = deg.var() / (n * p * (1 - p))
+    se = np.sqrt(2 / rows)  # relative standard error of a variance estimate over `rows` rows
+    assert abs(ratio - (1 - p)) < 4 * se
+    assert ratio < 1 - 4 * se  # told apart from a binomial

@@ -242,7 +242,10 @@ class RectifiedLNP(_ExponentialCouplingModel):
     ``μ = λ0 dt [g - θ]_+``, ``x ~ Poisson(μ)``.
 
     Units: ``dt``, ``tau`` ms; ``λ0`` 1/ms; ``θ``, ``r``, ``b`` dimensionless; ``T`` steps.
-    Defaults are the reference's tuning-tutorial values.
+    Defaults are the parameters the reference's tuning tutorial lists (``T = 20`` steps, ``r = 0.0025``;
+    ~87 Hz on its Mexican-hat rings). The tutorial's printed rates (33.9 Hz before tuning) were computed
+    with ``T = 200`` steps (``T`` was in ms then), ``r = 0.025`` and rings with self-connections:
+    ``RectifiedLNP(T=200, r=0.025)`` on ``mexican_hat_connectivity(..., self_connections=True)``.
     """
 
     lambda_0: Array = eqx.field(default=100.0, converter=as_float)

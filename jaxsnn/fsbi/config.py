@@ -24,7 +24,8 @@ class FSBIConfig:
     Protocol: ``dt`` (s), ``duration`` (s, total), ``record_start`` (s): metrics over
     [record_start, duration).
     Plasticity: ``eta`` (polynomial learning rate), ``w_max`` (upper weight bound), MLP trace time
-    constants ``mlp_traces`` ("reference" 1 s quirk or "configured").
+    constants ``mlp_traces``: "reference" (the released runs' 1 s), "configured" (the original's binary
+    with the configured values: vtrace and cexc 0.01 s, cinh 0.1 s) or "intended" (0.1, 0.01, 0.1 s).
     Blow-up guard: ``blowup_rate`` (Hz; None: 100 polynomial, 50 MLP) and ``blowup_tau`` (s).
     Recording: first ``n_rec_e`` E and ``n_rec_i`` I neurons (capped at the population sizes);
     ``n_monitored`` weights per plastic projection, equally spaced in its synapse list, sampled every
@@ -73,7 +74,7 @@ class FSBIConfig:
 
     def __post_init__(self):
         check_choice("task", self.task, TASKS)
-        check_choice("mlp_traces", self.mlp_traces, ("reference", "configured"))
+        check_choice("mlp_traces", self.mlp_traces, ("reference", "configured", "intended"))
         check_choice("synapse_kernel", self.synapse_kernel, ("auto", "xla", "cpu"))
         check_choice("connectivity", self.connectivity, ("renewal", "bernoulli"))
         for name in ("n_exc", "n_inh", "n_ext", "n_monitored"):

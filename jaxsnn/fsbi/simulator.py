@@ -38,7 +38,6 @@ from .. import connectivity as C
 from .._validation import steps_of
 from ..connectivity import Connectivity
 from ..neurons import CVAIF, ConductanceIF, NeuronInput
-from ..neurons.conductance_if import CVAIF_TRACES_CONFIGURED, CVAIF_TRACES_REFERENCE
 from ..propagation import SpikeIndex, index_spikes, members_and_rows, walk_spike_blocks
 from .config import FSBIConfig
 from .metrics_stream import MetricsAccumulator, finalize_metrics, init_accumulator, update_accumulator
@@ -110,8 +109,7 @@ class FSBIState(NamedTuple):
 def neuron_models(config: FSBIConfig) -> ConductanceIF:
     if config.task == "polynomial":
         return ConductanceIF()
-    taus = CVAIF_TRACES_REFERENCE if config.mlp_traces == "reference" else CVAIF_TRACES_CONFIGURED
-    return CVAIF(traces=config.mlp_traces, **taus)
+    return CVAIF(traces=config.mlp_traces)
 
 
 def trace_names(config: FSBIConfig) -> dict[str, tuple[str, str]]:

@@ -4,7 +4,9 @@ from .adex import AdEx, AdExState
 from .base import NeuronInput, NeuronModel, heaviside
 from .conductance_if import (
     CVAIF,
+    CVAIF_TRACES,
     CVAIF_TRACES_CONFIGURED,
+    CVAIF_TRACES_INTENDED,
     CVAIF_TRACES_REFERENCE,
     ConductanceIF,
     ConductanceIFState,
@@ -14,6 +16,6 @@ from .lif import COBALIF, LIF, COBAState, LIFState
 
 __all__ = [
     "AdEx", "AdExState", "NeuronInput", "NeuronModel", "heaviside", "CVAIF", "CVAIFState",
-    "CVAIF_TRACES_CONFIGURED", "CVAIF_TRACES_REFERENCE", "ConductanceIF", "ConductanceIFState",
+    "CVAIF_TRACES", "CVAIF_TRACES_CONFIGURED", "CVAIF_TRACES_INTENDED", "CVAIF_TRACES_REFERENCE", "ConductanceIF", "ConductanceIFState",
     "COBALIF", "COBAState", "LIF", "LIFState",
 ]

@@ -133,10 +133,15 @@ class CVAIFState(NamedTuple):
     vtrace: Array
 
 
-#: Trace time constants (s) of the released reference code, where a wiring quirk set all three to 1 s.
+#: Trace time constants (s) of the released runs: the original's binary defaults, 1 s for all three.
 CVAIF_TRACES_REFERENCE = {"tau_vtrace": 1.0, "tau_cexc": 1.0, "tau_cinh": 1.0}
-#: Trace time constants (s) that the reference configuration intended.
-CVAIF_TRACES_CONFIGURED = {"tau_vtrace": 0.1, "tau_cexc": 0.01, "tau_cinh": 0.1}
+#: Trace time constants (s) of the original's binary given the configured values (0.1, 0.01, 0.1 s):
+#: it wires ``set_tau_vtrace(tau_cexc)``, so vtrace runs with 0.01 s.
+CVAIF_TRACES_CONFIGURED = {"tau_vtrace": 0.01, "tau_cexc": 0.01, "tau_cinh": 0.1}
+#: Trace time constants (s) the configuration intended (vtrace 0.1 s), which no original run used.
+CVAIF_TRACES_INTENDED = {"tau_vtrace": 0.1, "tau_cexc": 0.01, "tau_cinh": 0.1}
+CVAIF_TRACES = {"reference": CVAIF_TRACES_REFERENCE, "configured": CVAIF_TRACES_CONFIGURED,
+                "intended": CVAIF_TRACES_INTENDED}
 
 
 class CVAIF(ConductanceIF):
@@ -150,8 +155,10 @@ class CVAIF(ConductanceIF):
     form, c <- (1 - k)(c + k I) with k = dt/tau (so vtrace settles at (1 - k) V); g_adapt jumps by
     ``adapt_jump`` per spike and decays with ``tau_adapt``; the threshold is set as in ``ConductanceIF``.
 
-    ``traces="reference"`` (default) uses the released code's 1 s trace time constants; ``"configured"``
-    the intended ones (0.1, 0.01, 0.1 s). Explicit ``tau_*`` values override both.
+    ``traces="reference"`` (default) uses the released runs' 1 s trace time constants;
+    ``"configured"`` what the original's binary runs with the configured values (vtrace 0.01 s, as it
+    passes tau_cexc to set_tau_vtrace; cexc 0.01 s, cinh 0.1 s); ``"intended"`` the configured values
+    themselves (0.1, 0.01, 0.1 s). Explicit ``tau_*`` values override all three.
     """
 
     tau_adapt: Array = eqx.field(default=0.100, converter=as_float)  # s
@@ -162,9 +169,8 @@ class CVAIF(ConductanceIF):
     traces: str = eqx.field(default="reference", static=True)
 
     def __post_init__(self):
-        check_choice("CVAIF.traces", self.traces, ("reference", "configured"))
-        defaults = CVAIF_TRACES_REFERENCE if self.traces == "reference" else CVAIF_TRACES_CONFIGURED
-        for name, value in defaults.items():
+        check_choice("CVAIF.traces", self.traces, tuple(CVAIF_TRACES))
+        for name, value in CVAIF_TRACES[self.traces].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, as_float(value))
 

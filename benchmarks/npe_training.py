@@ -4,7 +4,7 @@ after 20 epochs without improvement).
 
 θ is drawn from the polynomial prior (without r_ext); x is a fixed nonlinear function of θ plus noise
 (a stand-in for two metrics), so the flow has a real posterior to learn. The original pipeline
-trained a 10-flow ensemble on 24 000 samples in about 28 min (specs/fsbi.md §8); we print the time
+trained a 10-flow ensemble on 24 000 samples in about 28 min; we print the time
 that setting would take at our measured speed (time linear in samples × flows, same epoch count).
 ``--max-epochs`` caps the run (the time per epoch is then the figure that matters); ``--json``
 prints one JSON object on the last line.

@@ -61,7 +61,7 @@ EXAMPLES = """examples:
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
     """The options that scale the fSBI network and protocol down for quick runs."""
-    group = parser.add_argument_group("network and protocol (defaults: the full model of specs/fsbi.md)")
+    group = parser.add_argument_group("network and protocol (defaults: the full model of Confavreux et al. 2023)")
     group.add_argument("--task", default="polynomial", choices=("polynomial", "mlp"),
                        help="rule family: polynomial (θ has 25 entries) or mlp (23); default polynomial")
     group.add_argument("--seed", type=int, default=0,
@@ -230,7 +230,7 @@ def _simulate(args: argparse.Namespace) -> None:
 def _metrics_parser(sub) -> None:
     p = sub.add_parser(
         "metrics", help="recompute the metrics of saved recordings",
-        description="Recompute the metrics of specs/fsbi.md §5 (float64, numpy) from recordings written by "
+        description="Recompute the metrics of Confavreux et al. 2023 (float64, numpy) from recordings written by "
                     "`jaxsnn simulate` or jaxsnn.fsbi.save_recording. Window, neuron counts and w_max come "
                     "from each recording's metadata unless given. Prints one JSON object per recording.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -275,7 +275,7 @@ def _export_parser(sub) -> None:
     p = sub.add_parser(
         "export", help="write a sweep store in the original release's .npy format",
         description="Write the rules of a sweep store as numpy structured records with the exact dtype of the "
-                    "original release (specs/fsbi.md §9): seed (md5 id of θ), theta, one float64 per metric.",
+                    "original release: seed (md5 id of θ), theta, one float64 per metric.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("store", type=Path, metavar="DIR", help="sweep store folder")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npy", help="output file")

@@ -1,4 +1,4 @@
-"""Every parameter of the fSBI networks and protocol (specs/fsbi.md §1–§4), with the spec's values as
+"""Every parameter of the fSBI networks and protocol, with the spec's values as
 defaults; any of them can be overridden, so the same code runs the full 5120-neuron network and
 scaled-down versions."""
 

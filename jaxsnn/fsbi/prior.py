@@ -1,4 +1,4 @@
-"""The box priors over rule parameters θ of specs/fsbi.md §7, and rule ids (ours and the original release's).
+"""The box priors over rule parameters θ of the original (Confavreux et al. 2023), and rule ids (ours and the original release's).
 
 Polynomial θ (25): per projection EE, EI, IE, II the six numbers (τ_pre, τ_post, α, β, γ, κ), then r_ext.
 MLP θ (23): η_EE, η_IE, the 20 last-layer weights, then r_ext.

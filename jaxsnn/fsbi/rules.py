@@ -1,4 +1,4 @@
-"""The plasticity rules searched by filter-SBI (specs/fsbi.md §4): polynomial and MLP.
+"""The plasticity rules searched by filter-SBI: polynomial and MLP.
 
 Both are written for a batch of ``R`` rules: every parameter has a leading rule axis, and the update
 functions take a ``member`` index per synapse event so that the events of a whole batch (one
@@ -83,7 +83,7 @@ def load_mlp_hidden_layers() -> tuple[np.ndarray, np.ndarray]:
 
 
 class MLPRule(eqx.Module):
-    """A batch of MLP rules (specs/fsbi.md §4.2).
+    """A batch of MLP rules.
 
     The network 6 → 50 (sigmoid, no bias) → 4 (sigmoid, no bias) → 1 (linear, with bias) maps the six
     rescaled inputs of a synaptic event to a weight change; Δw = η · MLP(inputs). The hidden layers are

@@ -287,7 +287,7 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 
 def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: Any = None,
              progress: bool = False, **overrides: Any) -> FSBIResult:
-    """Simulate rules θ on the fSBI network and compute their metrics (specs/fsbi.md).
+    """Simulate rules θ on the fSBI network and compute their metrics.
 
     Args:
         theta: ``[25]`` or ``[R, 25]`` polynomial θ (``[23]`` / ``[R, 23]`` for ``task="mlp"``); the

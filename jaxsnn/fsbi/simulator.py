@@ -1,4 +1,4 @@
-"""The fSBI recurrent network with plastic synapses, batched over rules (specs/fsbi.md §1–§5).
+"""The fSBI recurrent network with plastic synapses, batched over rules.
 
 ``R`` rules share one connectivity and one compiled program; weights, traces and neuron states are
 per rule, and the synaptic events of all rules are processed as one disjoint graph (see

@@ -1,6 +1,6 @@
 """The conductance-based integrate-and-fire neurons of the fSBI networks (Confavreux et al. 2023).
 
-``ConductanceIF`` is the "IF" neuron of the polynomial-rule task (specs/fsbi.md §2) and ``CVAIF`` the
+``ConductanceIF`` is the "IF" neuron of the polynomial-rule task and ``CVAIF`` the
 neuron of the MLP-rule task (§3): the same neuron plus spike-triggered adaptation and three
 low-passed traces (of the excitatory and inhibitory currents and of V) that the MLP rule reads.
 Both follow the reference's step order exactly; conductances are in units of the leak conductance.
@@ -32,7 +32,7 @@ class ConductanceIFState(NamedTuple):
 class ConductanceIF(NeuronModel):
     """Conductance-based IF neuron with AMPA/NMDA/GABA synapses and a relative refractory threshold.
 
-    One step, in the reference's order (specs/fsbi.md §2), after adding arriving spikes
+    One step, in the reference's order, after adding arriving spikes
     (``inputs.exc`` to g_ampa, ``inputs.inh`` to g_gaba, units of g_leak):
 
     1. I_exc = (a_ampa g_ampa + a_nmda g_nmda)(e_exc - V); I_inh = (V - e_inh) g_gaba
@@ -145,7 +145,7 @@ CVAIF_TRACES = {"reference": CVAIF_TRACES_REFERENCE, "configured": CVAIF_TRACES_
 
 
 class CVAIF(ConductanceIF):
-    """The IF neuron plus spike-triggered adaptation and the traces of the MLP task (specs/fsbi.md §3).
+    """The IF neuron plus spike-triggered adaptation and the traces of the MLP task.
 
     Differences from ``ConductanceIF``, in the order of fSBI's CVAIFGroup: conductances are updated
     first: g_ampa, g_gaba and g_adapt decay, then NMDA follows the *decayed* AMPA with the Euler factor

@@ -1,4 +1,4 @@
-"""Simulation-based inference for the fSBI rule search (specs/fsbi.md §6–§7): box priors, neural
+"""Simulation-based inference for the fSBI rule search: box priors, neural
 posterior estimation with sbijax flows (ensembles trained by a jitted ``lax.scan``), the round-0
 restriction classifier, the filtering-rounds pipeline and the project's main job."""
 

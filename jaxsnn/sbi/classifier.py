@@ -1,4 +1,4 @@
-"""The optional round-0 restriction classifier (specs/fsbi.md §7): screens out θ predicted to blow up.
+"""The optional round-0 restriction classifier: screens out θ predicted to blow up.
 
 A small MLP (z-scored θ → two tanh hidden layers → logit of P(blow-up)) is trained with the binary
 cross-entropy on prior simulations (labels: the run blew up or not), with the same jitted

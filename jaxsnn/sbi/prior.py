@@ -1,4 +1,4 @@
-"""Box priors over rule parameters θ as numpyro distributions (specs/fsbi.md §7).
+"""Box priors over rule parameters θ as numpyro distributions.
 
 A :class:`BoxPrior` is a uniform box ``[low, high]`` (one interval per coordinate). It carries the
 numpyro distribution (``Uniform(low, high).to_event(1)``) for density evaluation and sampling, and

@@ -1,4 +1,4 @@
-"""The filter-SBI rounds pipeline (specs/fsbi.md §7).
+"""The filter-SBI rounds pipeline.
 
 A pipeline is a list of :class:`Round` declarations. Round 0 draws θ from the prior box (optionally
 restricted by the blow-up classifier); every later round trains an NPE ensemble q(θ | x) on the union

@@ -1,4 +1,4 @@
-"""The numpy structured-array format of the original release (specs/fsbi.md §9).
+"""The numpy structured-array format of the original release.
 
 One record per rule: ``seed`` ('<U64', the md5 hex digest of θ as the original sampler printed it,
 ``hashlib.md5(str(th).encode())``, see ``jaxsnn.fsbi.prior.rule_id``), ``theta`` (float64 × 25 polynomial /

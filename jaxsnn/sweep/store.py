@@ -175,7 +175,7 @@ def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[st
 
     Args:
         plausible: keep only rules that pass ``groups`` (see :func:`filter_plausible`).
-        groups: plausibility groups to require (default: all three of specs/fsbi.md §6); giving
+        groups: plausibility groups to require (default: all three); giving
             groups implies ``plausible=True``.
         include_std_cv: whether the asynchronous-irregular group checks std_cv.
         complete: raise ``ValueError`` unless every chunk of the sweep is present.

@@ -22,8 +22,9 @@ scale comes from a root solve in JAX (float64). Two variants:
   "ignore") keeps the last iterate, while jaxsnn falls back to scale 1 as the spec and Lava's own
   comment say; in the tutorial's failing (chaotic) regime the last iterate is the start, so both give 1.
 - ``"grytskyy"`` evaluates the equations as written in Grytskyy et al. 2013 and takes their
-  smallest root. On the tutorial's networks this shrinks the weights ~10-100 fold and the LIF
-  network is then driven by its bias alone (see experiments/rate_to_lif.py).
+  smallest root. On the tutorial's networks it scales the weights by ~0.8 at q = 1 (the reference:
+  ~0.98) and by ~0.013 at q = sqrt(N/6) (the reference fails: 1), where the LIF network is then
+  driven by its bias alone (see experiments/rate_to_lif.py).
 
 :func:`ei_gaussian_weights`, :func:`simulate_rate_ei` and :func:`simulate_lif_ei` build and run both
 networks as the tutorial does by default (its weight draw, rates and LIF state starting at 0);
@@ -380,9 +381,10 @@ def rate_to_lif(
        - ``variant="grytskyy"``: the equations as in Grytskyy et al. 2013 (:func:`linear_response`:
          prefactor ``sqrt(pi) nu^2``, the standard deviation, ``|zeta(1/2)|``), the smallest root in
          ``[e^-30, e^10] w_rate`` found on a log grid and refined by bisection
-         (:func:`_solve_log_weight`). On the tutorial's networks this root is much smaller than
-         the reference's (scale ~0.09 at q = 1 against ~1.7) and the converted LIF network is
-         driven by its bias alone; it is offered for comparison, not as the default;
+         (:func:`_solve_log_weight`). On the tutorial's networks this root is smaller than the
+         reference's (scale ~0.8 against ~0.98 at q = 1; ~0.013 at q = sqrt(N/6), where the
+         reference fails, and the converted LIF network is then driven by its bias alone); it is
+         offered for comparison, not as the default;
     6. scale all weights by ``w / w_rate``; if the solve fails the theory does not apply and the scale
        is 1, and a non-positive solution also leaves the weights unscaled (both reported in
        ``message``/``converged``);

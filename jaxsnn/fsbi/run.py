@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import steps_of
 from ..simulate import RECORD_BLOCK, EventBuffer, write_events
 from .config import FSBIConfig, make_config
-from .metrics import run_metric_names
+from .metrics import run_metric_names, step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
 from .simulator import (
@@ -386,7 +386,8 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
             for r in range(n_rules):
                 ids = np.concatenate([part[p][0][r, : part[p][2][r]] for part in spike_parts] or [np.zeros(0, np.int32)])
                 steps = np.concatenate([part[p][1][r, : part[p][2][r]] for part in spike_parts] or [np.zeros(0, np.int32)])
-                per_rule.append((config.record_start + steps * config.dt, ids))
+                # times as the original writes and reads them: the float64 nearest k dt for absolute step k
+                per_rule.append((step_times(programs.window_start + steps.astype(np.int64), config.dt), ids))
             spikes[p] = per_rule
     return FSBIResult(
         theta=theta,

@@ -16,7 +16,6 @@ Rules:
 Every rule is simulated once per seed (all rules of a seed in one batch, ``rule_ids`` 0..). Prints a
 table of rates and the main metrics; ``--json`` prints one JSON object on the last line:
 ``{"runs": [{"rule", "seed", "blowup_time", <metric>: value, ...}], "means": {rule: {metric: mean}}}``.
-Runs in any jaxsnn version that has ``fsbi.simulate`` (the before/after figures in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -27,18 +26,8 @@ import time
 
 import numpy as np
 
-POLYNOMIAL = np.array([
-    0.04660005, 0.02327882, 0.49659052, -0.35899994, -0.37540221, -1.278193,
-    0.0707294, 0.07955258, 0.63596439, -1.72025657, 0.56049812, 0.06629736,
-    0.03651253, 0.04398145, -0.31592822, -0.04090761, 1.60054791, 1.11010623,
-    0.09858324, 0.04056259, -1.94945908, 1.7757206, 0.19681023, 1.9772824, 6.0])
-MLP = np.array([
-    0.129939720, 0.000479347276,
-    0.296384186, -0.467114270, 0.424380839, 0.647823513, 0.0348782279,
-    0.341926664, 0.347279757, 0.347070426, -0.315040410, -0.694070637,
-    0.187801853, -0.209873557, -0.375144660, 0.885631084, 0.143499836,
-    0.642546713, -0.299585074, 0.586552262, -0.938091934, -0.0376303978,
-    8.75709915])
+from jaxsnn.fsbi.published import PUBLISHED_MLP_RULE, PUBLISHED_POLYNOMIAL_RULE
+
 #: The original's figures for each rule (see the module docstring).
 ORIGINAL = {
     "polynomial": {"rate": 3.5, "rate_i": 1.8, "cv_isi": 0.93, "w_creep": 0.02},
@@ -51,9 +40,9 @@ SHOWN = ("rate", "rate_i", "cv_isi", "spatial_Fano", "auto_cov", "w_blow", "w_cr
 def rule_theta(name: str) -> tuple[str, np.ndarray]:
     """(task, θ) of a named rule."""
     if name == "polynomial":
-        return "polynomial", POLYNOMIAL
+        return "polynomial", PUBLISHED_POLYNOMIAL_RULE
     if name == "mlp":
-        return "mlp", MLP
+        return "mlp", PUBLISHED_MLP_RULE
     from jaxsnn import fsbi
 
     return "polynomial", np.asarray(fsbi.sample_prior("polynomial", 32, 12))[9]

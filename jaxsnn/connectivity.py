@@ -126,6 +126,15 @@ def _seed(key: Array) -> np.random.Generator:
     return np.random.default_rng(data.astype(np.uint64).tolist())
 
 
+def _check_random(n_pre: int, n_post: int, p: float, autapses: bool) -> tuple[int, int]:
+    check_probability("p", p)
+    n_pre = check_int("n_pre", n_pre, minimum=1)
+    n_post = check_int("n_post", n_post, minimum=1)
+    if not autapses and n_pre != n_post:
+        raise ValueError(f"autapses=False needs a recurrent projection (n_pre == n_post); got {n_pre} and {n_post}")
+    return n_pre, n_post
+
+
 def bernoulli(key: Array, n_pre: int, n_post: int, p: float, *, autapses: bool = True) -> Connectivity:
     """Each (pre, post) pair connected independently with probability ``p``.
 
@@ -133,11 +142,7 @@ def bernoulli(key: Array, n_pre: int, n_post: int, p: float, *, autapses: bool =
     itself; requires n_pre == n_post). Deterministic given ``key``. Memory is O(n_synapses): pairs are
     drawn row by row through geometric gaps rather than an [n_pre, n_post] matrix.
     """
-    check_probability("p", p)
-    n_pre = check_int("n_pre", n_pre, minimum=1)
-    n_post = check_int("n_post", n_post, minimum=1)
-    if not autapses and n_pre != n_post:
-        raise ValueError(f"autapses=False needs a recurrent projection (n_pre == n_post); got {n_pre} and {n_post}")
+    n_pre, n_post = _check_random(n_pre, n_post, p, autapses)
     rng = _seed(key)
     degrees = rng.binomial(n_post - (0 if autapses else 1), p, size=n_pre)
     pre = np.repeat(np.arange(n_pre), degrees)
@@ -166,11 +171,7 @@ def renewal(key: Array, n_pre: int, n_post: int, p: float, *, autapses: bool = T
     ``autapses=False`` slots with pre == post are skipped (they stay counted, as in Auryn).
     Deterministic given ``key``; memory O(n_synapses).
     """
-    check_probability("p", p)
-    n_pre = check_int("n_pre", n_pre, minimum=1)
-    n_post = check_int("n_post", n_post, minimum=1)
-    if not autapses and n_pre != n_post:
-        raise ValueError(f"autapses=False needs a recurrent projection (n_pre == n_post); got {n_pre} and {n_post}")
+    n_pre, n_post = _check_random(n_pre, n_post, p, autapses)
     rng = _seed(key)
     n_slots = n_pre * n_post
     if p == 1.0:

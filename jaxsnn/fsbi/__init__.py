@@ -47,6 +47,7 @@ from .metrics_stream import (
     make_window,
     update_accumulator,
 )
+from .published import PUBLISHED_MLP_RULE, PUBLISHED_POLYNOMIAL_RULE
 from .prior import R_EXT_BOUNDS, in_prior, prior_bounds, rule_id, sample_prior
 from .plausibility import PLAUSIBILITY_GROUPS, group_pass, is_plausible
 from .recordings import RECORDING_FORMAT_VERSION, load_recording, save_recording
@@ -59,5 +60,5 @@ __all__ = [
     "MetricsAccumulator", "StreamWindow", "finalize_metrics", "init_accumulator", "make_window",
     "update_accumulator", "PLAUSIBILITY_GROUPS", "group_pass", "is_plausible", "RECORDING_FORMAT_VERSION",
     "load_recording", "save_recording", "MLPRule", "PolynomialRule", "load_mlp_hidden_layers", "pair_window",
-    "FSBIResult", "simulate", "R_EXT_BOUNDS", "in_prior", "prior_bounds", "rule_id", "sample_prior",
+    "FSBIResult", "simulate", "PUBLISHED_MLP_RULE", "PUBLISHED_POLYNOMIAL_RULE", "R_EXT_BOUNDS", "in_prior", "prior_bounds", "rule_id", "sample_prior",
 ]

@@ -9,14 +9,11 @@ from jaxsnn import connectivity as C
 from jaxsnn import fsbi
 from jaxsnn.fsbi.config import make_config
 from jaxsnn.fsbi.kernel import available as kernel_available
+from jaxsnn.fsbi.published import PUBLISHED_POLYNOMIAL_RULE
 from jaxsnn.fsbi.rules import PolynomialRule, pair_window
 from jaxsnn.fsbi.simulator import FSBIStructure, synapses_step, trace_decays, trace_names
 
-REFERENCE_RULE = np.array([
-    0.04660005, 0.02327882, 0.49659052, -0.35899994, -0.37540221, -1.278193,
-    0.0707294, 0.07955258, 0.63596439, -1.72025657, 0.56049812, 0.06629736,
-    0.03651253, 0.04398145, -0.31592822, -0.04090761, 1.60054791, 1.11010623,
-    0.09858324, 0.04056259, -1.94945908, 1.7757206, 0.19681023, 1.9772824, 6.0])
+REFERENCE_RULE = PUBLISHED_POLYNOMIAL_RULE
 DT = 1e-4
 
 

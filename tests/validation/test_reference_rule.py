@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 
 from jaxsnn import fsbi
+from jaxsnn.fsbi.published import PUBLISHED_MLP_RULE, PUBLISHED_POLYNOMIAL_RULE
 
-REFERENCE_RULE = np.array([
-    0.04660005, 0.02327882, 0.49659052, -0.35899994, -0.37540221, -1.278193,
-    0.0707294, 0.07955258, 0.63596439, -1.72025657, 0.56049812, 0.06629736,
-    0.03651253, 0.04398145, -0.31592822, -0.04090761, 1.60054791, 1.11010623,
-    0.09858324, 0.04056259, -1.94945908, 1.7757206, 0.19681023, 1.9772824, 6.0])
+REFERENCE_RULE = PUBLISHED_POLYNOMIAL_RULE
 
 
 @pytest.mark.slow
@@ -30,13 +27,7 @@ def test_reference_rule_is_plausible_on_the_full_protocol():
     assert np.mean(metrics["auto_cov"]) < 0.1
 
 
-MLP_RULE = np.array([
-    0.129939720, 0.000479347276,
-    0.296384186, -0.467114270, 0.424380839, 0.647823513, 0.0348782279,
-    0.341926664, 0.347279757, 0.347070426, -0.315040410, -0.694070637,
-    0.187801853, -0.209873557, -0.375144660, 0.885631084, 0.143499836,
-    0.642546713, -0.299585074, 0.586552262, -0.938091934, -0.0376303978,
-    8.75709915])
+MLP_RULE = PUBLISHED_MLP_RULE
 
 
 #: Relative bounds on the seed means against the original's run. Measured on 2026-12-07 (seeds 0, 1):

@@ -65,16 +65,21 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("JAXSNN_CACHE", Path.home() / ".cache" / "jaxsnn")) / "kernels"
 
 
+def compiler() -> str | None:
+    """The C++ compiler the kernels are built with: ``$CXX``, else g++, c++ or clang++ on the PATH."""
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+
+
 def _build() -> Path:
     """Compile the kernel (once per source, flags, jaxlib version, architecture and compiler) and return the library path."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
-    if compiler is None:
+    compiler_command = compiler()
+    if compiler_command is None:
         raise RuntimeError("no C++ compiler found (set CXX or install g++)")
-    command = shlex.split(compiler)
+    command = shlex.split(compiler_command)
     include = jax.ffi.include_dir()
     # the headers come from jaxlib; the library is specific to this machine's architecture and compiler
     identity = [SOURCE.read_bytes(), " ".join(_FLAGS).encode(), jaxlib.__version__.encode(),
-                platform.machine().encode(), compiler.encode()]
+                platform.machine().encode(), compiler_command.encode()]
     digest = hashlib.sha256(b"\0".join(identity)).hexdigest()[:16]
     library = _cache_dir() / f"fsbi_kernels-{digest}.so"
     if library.exists():

@@ -2,11 +2,8 @@
 
 XLA runs the event loops of :mod:`jaxsnn.fsbi.simulator` as sequences of gather, compute and scatter
 ops over padded blocks of synapses; on a CPU that costs several passes over every synaptic event, and
-each time step runs a few dozen small ops. ``kernels/fsbi_kernels.cc`` holds three kernels:
+each time step runs a few dozen small ops. ``kernels/fsbi_kernels.cc`` holds two kernels:
 
-- :func:`polynomial_synapses`: the synaptic work of one step (transmission with on-pre plasticity
-  through the four recurrent projections, the external spikes, then on-post plasticity) in one pass
-  per event, in place on the weights;
 - :func:`polynomial_block`: a whole block of steps of a batch of networks (neurons, blow-up guard,
   delay ring, external input, synaptic events, traces), rule after rule, in place on the state, so
   that no XLA op runs per step;
@@ -17,9 +14,7 @@ They are compiled with the system C++ compiler on first use into a cache directo
 (``$JAXSNN_CACHE`` or ``~/.cache/jaxsnn``) and registered with XLA; when no compiler is found or the
 build fails, :func:`available` says why and the XLA path is used.
 
-The arithmetic is the XLA path's in float32. :func:`polynomial_synapses` sums the conductance
-increments of the external input into those of the recurrent synapses, the XLA path apart, so results
-agree to float32 rounding. :func:`polynomial_block` also keeps XLA's summation order, and fuses
+The arithmetic is the XLA path's in float32. :func:`polynomial_block` keeps XLA's summation order, and fuses
 multiply-adds where XLA's CPU backend does (on processors with FMA): on the machine it was written on,
 it agrees with the XLA path bit for bit over thousands of steps (tests/fsbi/test_kernel.py asks for
 the same spikes and the state to float32 rounding). :func:`mlp_block` does the neurons' arithmetic
@@ -51,7 +46,6 @@ from ..neurons import CVAIF, ConductanceIF
 from ..neurons.base import decay_factor
 
 SOURCE = Path(__file__).parent / "kernels" / "fsbi_kernels.cc"
-TARGET = "jaxsnn_fsbi_polynomial_synapses"
 BLOCK_TARGET = "jaxsnn_fsbi_polynomial_block"
 MLP_BLOCK_TARGET = "jaxsnn_fsbi_mlp_block"
 # no -march: the library must run on any x86-64 (the FMA variant is chosen at run time); no contraction
@@ -101,7 +95,6 @@ def available() -> tuple[bool, str]:
         if "ok" not in _state:
             try:
                 library = ctypes.cdll.LoadLibrary(str(_build()))
-                jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.JaxsnnPolynomialSynapses), platform="cpu")
                 jax.ffi.register_ffi_target(BLOCK_TARGET, jax.ffi.pycapsule(library.JaxsnnPolynomialBlock), platform="cpu")
                 jax.ffi.register_ffi_target(MLP_BLOCK_TARGET, jax.ffi.pycapsule(library.JaxsnnMlpBlock), platform="cpu")
                 _state.update(ok=True, reason="", library=library)
@@ -111,47 +104,6 @@ def available() -> tuple[bool, str]:
 
 
 PROJECTIONS = ("ee", "ei", "ie", "ii")
-
-
-def polynomial_synapses(
-    conns: dict, rule, eta: float, w_max: float, w_ext: float, weights: dict[str, Array], traces: dict[str, Array],
-    arrived: dict[str, Array], spikes: dict[str, Array], sources: Array,
-) -> tuple[dict[str, tuple[Array, Array]], dict[str, Array]]:
-    """Steps 3–4 of :mod:`jaxsnn.fsbi.simulator` for a batch of polynomial rules (all four projections
-    plastic). Shapes as in :func:`jaxsnn.fsbi.simulator.synapses_step`; returns (pending (exc, inh)
-    increments per population, weights)."""
-    ok, reason = available()
-    if not ok:
-        raise RuntimeError(f"the fSBI synapse kernel is not available: {reason}")
-    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
-    operands = [f32(arrived["E"]), f32(arrived["I"]), f32(spikes["E"]), f32(spikes["I"]), f32(sources)]
-    operands += [f32(traces[f"{p}_pre"]) for p in PROJECTIONS] + [f32(traces[f"{p}_post"]) for p in PROJECTIONS]
-    operands += [f32(rule.alpha), f32(rule.beta), f32(rule.gamma), f32(rule.kappa)]
-    first_weight = len(operands)
-    operands += [f32(weights[p]) for p in PROJECTIONS]
-    for p in PROJECTIONS:
-        c = conns[p]
-        operands += [c.out_post, c.out_syn, c.in_pre, c.in_syn]
-    operands += [conns["ext_e"].out_post, conns["ext_i"].out_post]
-    r, n_e = operands[0].shape
-    n_i = operands[1].shape[1]
-    # the kernel reads raw buffers: check what it assumes
-    for name in ("alpha", "beta", "gamma", "kappa"):
-        if jnp.shape(getattr(rule, name)) != (r, 4):
-            raise ValueError(f"rule.{name} must have shape [{r}, 4] (one row per rule); got {list(jnp.shape(getattr(rule, name)))}")
-    for p in PROJECTIONS:
-        if weights[p].ndim != 2 or weights[p].shape[0] != r:
-            raise ValueError(f"weights[{p!r}] must have shape [{r}, n_synapses]; got {list(weights[p].shape)}")
-    for x in operands[first_weight + 4:]:
-        if x.dtype != jnp.int32:
-            raise ValueError(f"connectivity index arrays must be int32 for the kernel; got {x.dtype}")
-    results = [jax.ShapeDtypeStruct((r, n), jnp.float32) for n in (n_e, n_e, n_i, n_i)]
-    results += [jax.ShapeDtypeStruct(weights[p].shape, jnp.float32) for p in PROJECTIONS]
-    call = jax.ffi.ffi_call(TARGET, results, input_output_aliases={first_weight + k: 4 + k for k in range(4)},
-                            vmap_method="sequential")
-    exc_e, inh_e, exc_i, inh_i, *new_weights = call(
-        *operands, eta=np.float32(eta), w_max=np.float32(w_max), w_ext=np.float32(w_ext))
-    return {"E": (exc_e, inh_e), "I": (exc_i, inh_i)}, dict(zip(PROJECTIONS, new_weights))
 
 
 #: Trace order of the kernels: presynaptic then postsynaptic, projections ee, ei, ie, ii.

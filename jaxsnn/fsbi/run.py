@@ -134,7 +134,7 @@ class _Programs:
         self.use_kernel = use_kernel
 
         def step(rule, r_ext, decays, uniforms, conns, state):
-            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block, use_kernel)
+            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block)
 
         def run_steps(body, carry, first_step, n_steps, rule_keys):
             """``carry = body(carry, uniforms)`` for ``n_steps`` steps, the external random numbers

@@ -35,12 +35,10 @@ import numpy as np
 from jaxtyping import Array
 
 from .. import connectivity as C
-from .._validation import steps_of
 from ..connectivity import Connectivity
 from ..neurons import CVAIF, ConductanceIF, NeuronInput
 from ..propagation import SpikeIndex, index_spikes, members_and_rows, walk_spike_blocks
 from .config import FSBIConfig
-from .metrics_stream import MetricsAccumulator, finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLP_TRACE_TAUS, MLPRule, PolynomialRule
 
 PROJECTION_ENDS = {"ee": ("E", "E"), "ei": ("E", "I"), "ie": ("I", "E"), "ii": ("I", "I")}
@@ -371,7 +369,7 @@ def _mlp_updates(cfg: FSBIConfig, rule: MLPRule, traces: dict[str, Array], post_
 def synapses_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, decays: dict[str, Array],
     weights: dict[str, Array], traces: dict[str, Array], neurons: dict[str, Any], arrived: dict[str, Array],
-    spikes: dict[str, Array], sources: Array, block: int, use_kernel: bool = False,
+    spikes: dict[str, Array], sources: Array, block: int,
 ) -> tuple[dict[str, tuple[Array, Array]], dict[str, Array], dict[str, Array]]:
     """Steps 3–5 of the module docstring for a batch: transmit ``arrived`` spikes (``[R, n]`` per
     population, emitted ``delay`` ago) and external ``sources`` ``[R, n_ext]``, apply on-pre then
@@ -381,12 +379,6 @@ def synapses_step(
     """
     cfg = structure.config
     batch = sources.shape[0]
-    if use_kernel:  # polynomial rules: steps 3-4 in the compiled CPU kernel (jaxsnn.fsbi.kernel)
-        from .kernel import polynomial_synapses
-
-        pending, weights = polynomial_synapses(conns, rule, cfg.eta, cfg.w_max, cfg.w_ext, weights, traces,
-                                               arrived, spikes, sources)
-        return pending, weights, _new_traces(cfg, decays, traces, arrived, spikes)
     arrived_index = {p: index_spikes(arrived[p]) for p in ("E", "I")}
     spike_index = {p: index_spikes(spikes[p]) for p in ("E", "I")}
     static_w = {"ee": cfg.w_ee, "ei": cfg.w_ei, "ie": cfg.w_ie, "ii": cfg.w_ii}
@@ -432,14 +424,13 @@ def _new_traces(cfg: FSBIConfig, decays: dict[str, Array], traces: dict[str, Arr
 
 def fsbi_step(
     structure: FSBIStructure, conns: dict[str, Connectivity], rule: Any, r_ext: Array, decays: dict[str, Array],
-    ext_uniforms: Array, state: FSBIState, block: int, use_kernel: bool = False,
+    ext_uniforms: Array, state: FSBIState, block: int,
 ) -> tuple[FSBIState, dict[str, Array]]:
     """Advance ``R`` rules by one step (see the module docstring), with ``ext_uniforms`` ``[R, capacity]``
     the random numbers of the external sources for step ``state.step - delay`` (:func:`external_uniforms`,
     :func:`external_draws`). Returns the state
     and the step's spikes ``{"E": [R, n_E], "I": [R, n_I]}`` (zero for stopped rules)."""
     cfg = structure.config
-    batch = r_ext.shape[0]
     dt = cfg.dt
     model = neuron_models(cfg)
     alive = state.alive
@@ -469,7 +460,7 @@ def fsbi_step(
     sources = source_spikes(ids[0], cfg.n_ext)
     pending, weights, traces = synapses_step(
         structure, conns, rule, decays, state.weights, state.traces, neurons, arrived, spikes,
-        sources * alive[:, None], block, use_kernel)
+        sources * alive[:, None], block)
 
     new_state = FSBIState(
         neurons=neurons, pending=pending, ring=ring, weights=weights, traces=traces, rate_guard=guard,

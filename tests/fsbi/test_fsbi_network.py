@@ -8,7 +8,6 @@ import pytest
 from jaxsnn import connectivity as C
 from jaxsnn import fsbi
 from jaxsnn.fsbi.config import make_config
-from jaxsnn.fsbi.kernel import available as kernel_available
 from jaxsnn.fsbi.published import PUBLISHED_POLYNOMIAL_RULE
 from jaxsnn.fsbi.rules import PolynomialRule, pair_window
 from jaxsnn.fsbi.simulator import FSBIStructure, synapses_step, trace_decays, trace_names
@@ -28,9 +27,9 @@ def one_synapse_structure(**overrides):
     return FSBIStructure(cfg, conns, {k: np.zeros(1, np.int32) for k in cfg.plastic})
 
 
-def run_pair_protocol(theta_ee, pre_steps, post_steps, n_steps, w0=1.0, use_kernel=False, **overrides):
+def run_pair_protocol(theta_ee, pre_steps, post_steps, n_steps, w0=1.0, **overrides):
     """Drive synapses_step with E0 arrivals at ``pre_steps`` and E1 spikes at ``post_steps``;
-    return the EE weight after each step (through the XLA path, or the CPU kernel)."""
+    return the EE weight after each step (the block kernel is held to this path by test_kernel.py)."""
     structure = one_synapse_structure(**overrides)
     theta = np.tile(REFERENCE_RULE, (1, 1))
     theta[0, :6] = theta_ee
@@ -50,21 +49,19 @@ def run_pair_protocol(theta_ee, pre_steps, post_steps, n_steps, w0=1.0, use_kern
             arrived = {"E": x[0], "I": jnp.zeros((1, 1))}
             spikes = {"E": x[1], "I": jnp.zeros((1, 1))}
             _, weights, traces = synapses_step(structure, structure.conns, rule, decays, weights, traces, None,
-                                               arrived, spikes, jnp.zeros((1, 1)), 4, use_kernel)
+                                               arrived, spikes, jnp.zeros((1, 1)), 4)
             return (weights, traces), weights["ee"][0, 0]
         return jax.lax.scan(body, (weights, traces), (pre, post))[1]
 
     return np.asarray(run(weights, traces, jnp.asarray(pre), jnp.asarray(post)))
 
 
-@pytest.mark.parametrize("use_kernel", [False, pytest.param(True, marks=pytest.mark.skipif(
-    not kernel_available()[0], reason="the fSBI synapse kernel is not built"))], ids=["xla", "kernel"])
 @pytest.mark.parametrize("delta_steps", [-150, -30, -1, 1, 25, 200])
-def test_single_pair_reproduces_the_pair_window(delta_steps, use_kernel):
+def test_single_pair_reproduces_the_pair_window(delta_steps):
     theta_ee = np.array([0.02, 0.04, 0.3, -0.2, 1.5, -1.1])  # tau_pre, tau_post, alpha, beta, gamma, kappa
     t_pre = 300
     t_post = t_pre + delta_steps
-    w = run_pair_protocol(theta_ee, {t_pre}, {t_post}, 700, use_kernel=use_kernel)
+    w = run_pair_protocol(theta_ee, {t_pre}, {t_post}, 700)
     expected = 0.01 * pair_window(theta_ee, np.array([delta_steps * DT]))[0]
     np.testing.assert_allclose(w[-1] - 1.0, expected, rtol=2e-4, atol=1e-7)
 

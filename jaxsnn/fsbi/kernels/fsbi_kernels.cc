@@ -1,8 +1,5 @@
 // The fSBI networks (see jaxsnn/fsbi/simulator.py) as CPU custom calls of XLA (the FFI).
 //
-// JaxsnnPolynomialSynapses: steps 3-4 of one time step for a batch of R rules: transmission with on-pre
-// plasticity through the four recurrent projections, transmission of the external Poisson spikes, then
-// on-post plasticity.
 // JaxsnnPolynomialBlock: a whole block of time steps (every step of the module docstring of simulator.py:
 // neurons, blow-up guard, delay ring, external input, synaptic events, traces), rule by rule, in place on
 // the network state.
@@ -10,25 +7,14 @@
 // The arithmetic is the XLA path's in float32. XLA's CPU backend fuses a multiply feeding an add into one
 // fused multiply-add where the processor has one; the block kernel does the same at the same places
 // (FusedMath, chosen at run time) or not at all (PlainMath), and the library is built with
-// -ffp-contract=off so the compiler adds no fusions of its own. Conductance increments are summed in a
-// different order than in XLA's scatter, so results agree to float32 rounding, not bit for bit.
-//
-// JaxsnnPolynomialSynapses operands, in order (R rules; E, I, X = excitatory, inhibitory, external sizes):
-//   0-4    arrived_E [R,E], arrived_I [R,I], spikes_E [R,E], spikes_I [R,I], sources [R,X]   (0/1)
-//   5-12   traces ee_pre [R,E], ei_pre [R,E], ie_pre [R,I], ii_pre [R,I],
-//                 ee_post [R,E], ei_post [R,I], ie_post [R,E], ii_post [R,I]
-//   13-16  alpha, beta, gamma, kappa [R,4] (projections ee, ei, ie, ii)
-//   17-20  weights ee [R,Nee], ei [R,Nei], ie [R,Nie], ii [R,Nii]  (aliased to results 4-7)
-//   21-36  per projection ee, ei, ie, ii: out_post, out_syn [n_pre+1,k_out], in_pre, in_syn [n_post+1,k_in]
-//   37-38  ext_e out_post [X+1,k], ext_i out_post [X+1,k]
-// Attributes: eta, w_max, w_ext (float32).
-// Results: exc_E [R,E], inh_E [R,E], exc_I [R,I], inh_I [R,I], then the four weight arrays.
+// -ffp-contract=off so the compiler adds no fusions of its own.
 //
 // JaxsnnPolynomialBlock operands (B steps; D delay steps; C external spikes drawn per step):
 //   0-32   the state, each aliased to the result of the same number:
 //          0-4 E neurons v, g_ampa, g_nmda, g_gaba, theta_dyn [R,E]; 5-9 the same for I [R,I];
 //          10-13 pending exc_E, inh_E [R,E], exc_I, inh_I [R,I]; 14-15 ring_E [D,R,E], ring_I [D,R,I];
-//          16-19 weights ee, ei, ie, ii; 20-27 traces in the order of operands 5-12 above;
+//          16-19 weights ee, ei, ie, ii; 20-27 traces ee_pre, ei_pre, ie_pre, ii_pre [R,pre size],
+//          ee_post, ei_post, ie_post, ii_post [R,post size];
 //          28 rate_guard [R] f32; 29 alive [R] pred; 30 stop_time [R] f32; 31 ext_overflow [R] s32;
 //          32 step [] s32
 //   33     ext_ids [B,R,C] s32: the external sources spiking in each step (ascending; X where none)
@@ -172,11 +158,6 @@ inline void transmit_static_one(const Matrix& out_post, int64_t j, int64_t n_pos
   }
 }
 
-void transmit_static(const float* sources, int64_t n_pre, const Matrix& out_post, int64_t n_post, float weight,
-                     float* acc) {
-  for_each_spike(sources, n_pre, [&](int64_t j) { transmit_static_one(out_post, j, n_post, weight, acc); });
-}
-
 // On-post plasticity for the spikes of one member.
 template <typename Math>
 inline void update_post(const SpikeList& spikes, const Matrix& in_pre, const Matrix& in_syn, int64_t n_pre,
@@ -224,63 +205,6 @@ ffi::Error gather_buffers(ffi::RemainingArgs args, ffi::RemainingRets rets, size
     if (!r.has_value()) return ffi::Error::InvalidArgument("result is not a buffer");
     out.push_back((*r)->untyped_data());
     if (k >= n_state) rec_size[k - n_state] = (*r)->dimensions()[2];
-  }
-  return ffi::Error::Success();
-}
-
-ffi::Error PolynomialSynapses(ffi::RemainingArgs args, ffi::RemainingRets rets, float eta, float w_max, float w_ext) {
-  if (args.size() != 39 || rets.size() != 8) return ffi::Error::InvalidArgument("expected 39 operands and 8 results");
-  std::vector<ffi::AnyBuffer> a;
-  std::vector<void*> results;
-  int64_t no_recording[2] = {0, 0};
-  if (auto e = gather_buffers(args, rets, rets.size(), a, results, no_recording); e.failure()) return e;
-  std::vector<float*> out;
-  for (void* r : results) out.push_back(reinterpret_cast<float*>(r));
-  const int64_t R = a[0].dimensions()[0];
-  const int64_t nE = a[0].dimensions()[1], nI = a[1].dimensions()[1], nX = a[4].dimensions()[1];
-  const int64_t pre_size[4] = {nE, nE, nI, nI}, post_size[4] = {nE, nI, nE, nI};
-  int64_t n_syn[4];
-  for (int p = 0; p < 4; ++p) n_syn[p] = a[17 + p].dimensions()[1];
-  // pending increments: ee -> exc_E, ei -> exc_I, ie -> inh_E, ii -> inh_I
-  float* exc_E = out[0]; float* inh_E = out[1]; float* exc_I = out[2]; float* inh_I = out[3];
-  std::memset(exc_E, 0, sizeof(float) * R * nE);
-  std::memset(inh_E, 0, sizeof(float) * R * nE);
-  std::memset(exc_I, 0, sizeof(float) * R * nI);
-  std::memset(inh_I, 0, sizeof(float) * R * nI);
-  float* target[4] = {exc_E, exc_I, inh_E, inh_I};
-  // weights were copied into the results by aliasing: work in place on the results
-  float* weights[4] = {out[4], out[5], out[6], out[7]};
-  Matrix out_post[4], out_syn[4], in_pre[4], in_syn[4];
-  for (int p = 0; p < 4; ++p) {
-    out_post[p] = as_matrix(a[21 + 4 * p]);
-    out_syn[p] = as_matrix(a[22 + 4 * p]);
-    in_pre[p] = as_matrix(a[23 + 4 * p]);
-    in_syn[p] = as_matrix(a[24 + 4 * p]);
-  }
-  const Matrix ext_e = as_matrix(a[37]), ext_i = as_matrix(a[38]);
-  const float* alpha = as_floats(a[13]); const float* beta = as_floats(a[14]);
-  const float* gamma = as_floats(a[15]); const float* kappa = as_floats(a[16]);
-  SpikeList arrived_E, arrived_I, spikes_E, spikes_I;
-  for (int64_t m = 0; m < R; ++m) {
-    list_spikes(as_floats(a[0]) + m * nE, nE, arrived_E);
-    list_spikes(as_floats(a[1]) + m * nI, nI, arrived_I);
-    list_spikes(as_floats(a[2]) + m * nE, nE, spikes_E);
-    list_spikes(as_floats(a[3]) + m * nI, nI, spikes_I);
-    const SpikeList* arrived[4] = {&arrived_E, &arrived_E, &arrived_I, &arrived_I};
-    const SpikeList* spikes_post[4] = {&spikes_E, &spikes_I, &spikes_E, &spikes_I};
-    for (int p = 0; p < 4; ++p) {
-      const float* x_post = as_floats(a[9 + p]) + m * post_size[p];
-      transmit_plastic<PlainMath>(*arrived[p], out_post[p], out_syn[p], post_size[p], weights[p] + m * n_syn[p],
-                                  target[p] + m * post_size[p], x_post, eta, alpha[4 * m + p], kappa[4 * m + p], w_max);
-    }
-    const float* sources = as_floats(a[4]) + m * nX;
-    transmit_static(sources, nX, ext_e, nE, w_ext, exc_E + m * nE);
-    transmit_static(sources, nX, ext_i, nI, w_ext, exc_I + m * nI);
-    for (int p = 0; p < 4; ++p) {
-      const float* x_pre = as_floats(a[5 + p]) + m * pre_size[p];
-      update_post<PlainMath>(*spikes_post[p], in_pre[p], in_syn[p], pre_size[p], weights[p] + m * n_syn[p], x_pre, eta,
-                             beta[4 * m + p], gamma[4 * m + p], w_max);
-    }
   }
   return ffi::Error::Success();
 }
@@ -915,14 +839,6 @@ ffi::Error MlpBlock(ffi::RemainingArgs args, ffi::RemainingRets rets, float w_ma
   return ffi::Error::Success();
 }
 }  // namespace
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsnnPolynomialSynapses, PolynomialSynapses,
-                              ffi::Ffi::Bind()
-                                  .RemainingArgs()
-                                  .RemainingRets()
-                                  .Attr<float>("eta")
-                                  .Attr<float>("w_max")
-                                  .Attr<float>("w_ext"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsnnPolynomialBlock, PolynomialBlock,
                               ffi::Ffi::Bind()

@@ -10,7 +10,7 @@ Bins: the bin of each step is looked up in a step -> bin table (int32 ``[n_steps
 -1 for steps in no bin) computed once on the host by ``jaxsnn.fsbi.metrics.bin_index`` from the
 step's time as ``compute_metrics`` reads it, so every spike lands in the bin it has there, edges
 included (``np.histogram`` on ``np.arange`` edges by default; arithmetic ``k // steps_per_bin``
-would put the spikes on 97 of the 98 interior 100 ms edges in the wrong bin). The tables are
+would put the spikes on 96 of the 98 interior 100 ms edges in the wrong bin). The tables are
 constants of the compiled update (3 × 400 kB for the default window).
 
 What the carry holds (``n_e`` recorded E neurons; bin counts of the default 10 s window at dt = 0.1 ms):
@@ -35,9 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-
 import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

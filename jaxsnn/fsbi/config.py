@@ -11,6 +11,12 @@ from .._validation import check_choice, check_int, check_positive, check_probabi
 
 TASKS = ("polynomial", "mlp")
 
+#: Version of the simulated model: raised whenever the same θ, seed and configuration would give
+#: other results (sweep stores record it, and a store of another model version is not resumed).
+#: 1: until 2026-11; 2: the original's exact model (set threshold, Auryn's updates, input and
+#: connectivity draws, the shipped MLP hidden layers, the original's metric binning).
+MODEL_VERSION = 2
+
 
 @dataclass(frozen=True)
 class FSBIConfig:

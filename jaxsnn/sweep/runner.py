@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_choice, check_int, check_positive
-from ..fsbi.config import TASKS, FSBIConfig, make_config
+from ..fsbi.config import MODEL_VERSION, TASKS, FSBIConfig, make_config
 from ..fsbi.metrics import run_metric_names
 from ..fsbi.metrics_stream import init_accumulator
 from ..fsbi.prior import R_EXT_BOUNDS, rule_id, sample_prior
@@ -123,8 +123,8 @@ def fsbi_simulator(task: str = "polynomial", seed: int = 0, **overrides: Any) ->
 
     return SweepSimulator(
         simulate=simulate,
-        description={"simulator": "jaxsnn.fsbi.simulate", "task": task, "seed": seed,
-                     "config": dataclasses.asdict(config)},
+        description={"simulator": "jaxsnn.fsbi.simulate", "model_version": MODEL_VERSION, "task": task,
+                     "seed": seed, "config": dataclasses.asdict(config)},
         theta_size=config.theta_size,
         metric_names=run_metric_names(task),
         bytes_per_rule=fsbi_bytes_per_rule(config),

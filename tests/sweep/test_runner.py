@@ -125,6 +125,21 @@ def test_fsbi_options_changed_on_resume_are_named(tmp_path):
         run_sweep(theta, out=tmp_path, duration=3.0, record_start=1.0, progress=False)
 
 
+def test_store_of_another_model_version_is_not_resumed(tmp_path):
+    """A store simulated by another version of the fSBI model is refused by name."""
+    theta = _theta(2)
+    from jaxsnn.fsbi.config import MODEL_VERSION
+    from jaxsnn.sweep import fsbi_simulator
+    from jaxsnn.sweep.runner import _manifest
+    from jaxsnn.sweep.store import write_manifest
+
+    manifest = _manifest(fsbi_simulator("polynomial", 0, duration=2.0, record_start=1.0), theta, 0, 2)
+    manifest["simulator"]["model_version"] = MODEL_VERSION - 1
+    write_manifest(tmp_path, manifest)
+    with pytest.raises(ValueError, match=rf"model_version: {MODEL_VERSION - 1} -> {MODEL_VERSION}"):
+        run_sweep(theta, out=tmp_path, duration=2.0, record_start=1.0, progress=False)
+
+
 def test_invalid_arguments(tmp_path):
     with pytest.raises(ValueError, match="either theta"):
         run_sweep(out=tmp_path)

@@ -281,7 +281,7 @@ def _check_resume(out: Path, existing: dict[str, Any], wanted: dict[str, Any], e
         if "simulator" in differ:
             details = f"simulator/task/options differ ({_diff(existing.get('simulator'), wanted['simulator'])}); " + details
         raise ValueError(f"{out} holds a different sweep, so it cannot be resumed: {details}. "
-                         "Use a new --out folder, or rerun with exactly the original inputs.")
+                         "Use a new --out folder or remove this one, or rerun with exactly the original inputs.")
 
 
 def _diff(old: Any, new: Any, prefix: str = "") -> str:

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_positive
+from .._validation import check_choice, check_int, check_positive
 
 METRIC_NAMES: tuple[str, ...] = (
     "rate",
@@ -411,8 +411,7 @@ def compute_metrics(
     n_e = check_int("n_e", n_e, minimum=1)
     n_i = check_int("n_i", n_i, minimum=1)
     check_positive("w_max", w_max)
-    if binning not in BINNINGS:
-        raise ValueError(f"binning must be one of {list(BINNINGS)}; got {binning!r}")
+    check_choice("binning", binning, BINNINGS)
     if resolution is not None:
         _steps_per_second(resolution)
     if weight_digits is not None:

@@ -44,7 +44,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from .._validation import check_int, check_positive, is_concrete, steps_of
+from .._validation import check_choice, check_int, check_positive, is_concrete, steps_of
 from .metrics import (
     AUTOCOV_BIN,
     AUTOCOV_MAX_LAG,
@@ -182,8 +182,7 @@ def make_window(
     binning: str = "reference",
 ) -> StreamWindow:
     """Validate the window and derive its static bin layout (see ``StreamWindow``)."""
-    if binning not in BINNINGS:
-        raise ValueError(f"binning must be one of {list(BINNINGS)}; got {binning!r}")
+    check_choice("binning", binning, BINNINGS)
     n_e = check_int("n_e", n_e, minimum=1)
     n_i = check_int("n_i", n_i, minimum=1)
     check_positive("dt", dt)

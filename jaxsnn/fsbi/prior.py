@@ -120,8 +120,7 @@ def rule_id(theta: np.ndarray, printed_as: str = "bytes") -> str:
     digits (numpy), so distinct θ can share one; that is why stores key rules by the byte id and keep
     the torch-printed id next to it (column ``release_id``).
     """
-    if printed_as not in PRINTINGS:
-        raise ValueError(f"printed_as must be one of {list(PRINTINGS)}; got {printed_as!r}")
+    check_choice("printed_as", printed_as, PRINTINGS)
     row = np.ascontiguousarray(np.asarray(theta, dtype="<f8"))
     if row.ndim != 1:
         raise ValueError(f"rule_id takes one θ row of shape [P]; got shape {list(row.shape)}")

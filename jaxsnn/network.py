@@ -7,20 +7,31 @@ currents). One compiled program serves every member of a batch.
 
 One time step of ``dt``, in this order (:func:`network_step`):
 
-1. inputs: spikes emitted ``delay`` steps ago are delivered through each projection (scaled by the
-   projection's short-term-plasticity efficacy ``u x`` when it has one: the spike reaches the
-   presynaptic terminal after the axonal delay, and facilitation and depression act there), Poisson
-   sources draw their spikes and deliver them, currents are evaluated;
-2. neuron update and spikes: every population advances with the summed increments;
-3. the new spikes are written into each population's delay ring buffer.
+1. inputs: spikes emitted ``delay`` steps ago are delivered through each static projection (scaled by
+   the projection's short-term-plasticity efficacy ``u x`` when it has one: the spike reaches the
+   presynaptic terminal after the axonal delay, and facilitation and depression act there), the
+   increments transmitted at the end of the last step (plastic projections, delayed inputs) are
+   added, Bernoulli Poisson sources draw their spikes and deliver them, currents are evaluated;
+2. neuron update and spikes: every population advances with the summed increments (a member stopped
+   by the blow-up guard emits no spikes);
+3. the new spikes are written into each population's delay ring buffer;
+4. arrivals (only for networks with a guard, plastic projections or delayed inputs): the blow-up
+   guard counts the spikes that reach the synapses now; each plastic projection transmits the spikes
+   emitted ``delay - 1`` steps ago with its current weights and applies its on-pre updates, delayed
+   inputs (:class:`jaxsnn.sources.RenewalSources`) transmit theirs, into increments used from the next
+   step on; then the on-post updates for this step's spikes, then the traces (see
+   :mod:`jaxsnn.plasticity` for the order within a projection).
 
 A spike emitted in step k therefore changes its targets' synaptic variables at the start of step
-k + delay_steps (delay_steps >= 1, i.e. at least one dt).
+k + delay_steps (delay_steps >= 1, i.e. at least one dt), whichever way its projection transmits; a
+plastic synapse sees it arrive at the end of step k + delay_steps - 1, the moment its conductance
+jumps, together with the postsynaptic spikes of that step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 import weakref
@@ -33,7 +44,12 @@ from jaxtyping import Array
 from ._validation import check_choice, check_int, check_positive, check_shape
 from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
-from .propagation import FusedProjections, SpikeIndex, deliver_dense, deliver_events, deliver_fused, index_spikes
+from .plasticity import PlasticityRule, Synapses, at_members, check_rule, trace_decay
+from .propagation import (
+    FusedProjections, SpikeIndex, deliver_dense, deliver_events, deliver_fused, index_spikes, transmit_and_update_pre,
+    update_post,
+)
+from .sources import BernoulliSources, RenewalSources, renewal_source_ids, renewal_uniforms, source_spikes
 from .stp import STPParams, STPState, stp_on_spike
 
 RECEPTORS = ("exc", "inh")
@@ -67,6 +83,10 @@ class Projection:
     stp: optional Tsodyks–Markram short-term plasticity (:class:`jaxsnn.stp.STPParams`, scalars or
         ``[n_pre]``): each presynaptic neuron's spike is transmitted with efficacy ``u x`` times the
         weight (event form, :func:`jaxsnn.stp.stp_on_spike`).
+    plasticity: optional long-term plasticity rule (:class:`jaxsnn.PlasticityRule`): the weights become
+        state, one per synapse and batch member (``weight`` is their initial value), updated on the
+        arrival of presynaptic spikes and on postsynaptic spikes (order: :mod:`jaxsnn.plasticity`).
+        Plastic projections are event-driven.
     """
 
     name: str
@@ -77,9 +97,15 @@ class Projection:
     receptor: str = "exc"
     delay: float | None = None
     stp: STPParams | None = None
+    plasticity: PlasticityRule | None = None
 
     def __post_init__(self):
         check_choice(f"Projection {self.name!r} receptor", self.receptor, RECEPTORS)
+        if self.plasticity is not None:
+            check_rule(self.plasticity, f"Projection {self.name!r}")
+            if self.stp is not None:
+                raise ValueError(f"Projection {self.name!r}: short-term and long-term plasticity on one projection "
+                                 "are not supported; give either stp or plasticity")
         if self.stp is not None and not isinstance(self.stp, STPParams):
             raise ValueError(f"Projection {self.name!r} stp must be a jaxsnn.stp.STPParams or None; got {type(self.stp).__name__}")
         w = np.asarray(self.weight)
@@ -106,18 +132,24 @@ class PoissonTarget:
 
 @dataclass(frozen=True)
 class PoissonInput:
-    """A pool of ``n_sources`` independent Poisson sources firing at ``rate`` (Hz), with their own
-    connectivity into one or more populations. Each source spikes at most once per step, with
-    probability ``rate * dt`` (which must not exceed 1)."""
+    """A pool of ``n_sources`` Poisson sources firing at ``rate`` (Hz), with their own connectivity into
+    one or more populations. Each source spikes at most once per step (``rate * dt`` must not exceed 1).
+    ``sources`` says how they draw: independently in every step, delivered at once
+    (:class:`jaxsnn.sources.BernoulliSources`, the default), or as Auryn's renewal process with an
+    axonal delay (:class:`jaxsnn.sources.RenewalSources`)."""
 
     name: str
     n_sources: int
     rate: float
     targets: tuple[PoissonTarget, ...]
+    sources: BernoulliSources | RenewalSources = BernoulliSources()
 
     def __post_init__(self):
         check_int(f"PoissonInput {self.name!r} n_sources", self.n_sources, minimum=1)
         check_positive(f"PoissonInput {self.name!r} rate", self.rate, allow_zero=True)
+        if not isinstance(self.sources, (BernoulliSources, RenewalSources)):
+            raise ValueError(f"PoissonInput {self.name!r}: sources must be BernoulliSources() or RenewalSources(...); "
+                             f"got {type(self.sources).__name__}")
         for t in self.targets:
             if t.connectivity.n_pre != self.n_sources:
                 raise ValueError(
@@ -141,6 +173,47 @@ class CurrentInput:
     time_course: Callable[[Array], Array] | None = None
 
 
+@dataclass(frozen=True)
+class RateGuard:
+    """Stops a batch member whose activity runs away (a blow-up), as filter-SBI's simulations do.
+
+    The guard keeps a running rate estimate ``s`` per member (Hz), starting at ``limit / 2``; in every
+    step ``s ← s e^{−dt/τ} + n / (τ N)``, with ``n`` the spikes of ``population`` (``N`` neurons) that
+    reach their synapses in this step (emitted ``delay − 1`` steps ago; ``delay`` in s, as a
+    projection's). A member with ``s ≥ limit`` or ``s ≤ 0`` stops: from the next step on its neurons
+    emit nothing and its delayed inputs transmit nothing, so it costs no further synaptic events and
+    its weights freeze once the spikes already on their way have arrived. The step it stopped at is in
+    ``NetworkState.guard.stop_step``.
+    """
+
+    population: str
+    limit: float
+    tau: float = 1.0
+    delay: float | None = None
+
+    def __post_init__(self):
+        check_positive("RateGuard limit", self.limit)
+        check_positive("RateGuard tau", self.tau)
+
+
+class GuardState(NamedTuple):
+    """Blow-up guard of a batch: ``rate`` ``[B]`` (Hz), ``alive`` ``[B]`` bool, ``stop_step`` ``[B]``
+    int32 (the step after which the member stopped: it stopped at time ``stop_step * dt``; -1 while
+    running)."""
+
+    rate: Array
+    alive: Array
+    stop_step: Array
+
+
+class SourceState(NamedTuple):
+    """Renewal sources of a batch: ``offset`` ``[B]`` int32 position of the next spike (-1 before the
+    first draw), ``overflow`` ``[B]`` int32 steps whose draw filled the capacity."""
+
+    offset: Array
+    overflow: Array
+
+
 class NetworkParams(NamedTuple):
     """The dynamic values of a network (a pytree; a batch has a leading axis on every leaf).
 
@@ -149,6 +222,8 @@ class NetworkParams(NamedTuple):
     rates: Poisson input name -> rate (Hz).
     currents: current input name -> amplitude.
     stp: projection name -> :class:`STPParams` (only projections with short-term plasticity).
+    plasticity: projection name -> :class:`jaxsnn.PlasticityRule` (only plastic projections; their
+        ``weights`` entry is the initial weight).
     """
 
     neurons: dict[str, NeuronModel]
@@ -156,6 +231,7 @@ class NetworkParams(NamedTuple):
     rates: dict[str, Array]
     currents: dict[str, Array]
     stp: dict[str, STPParams] = {}  # never mutated: a shared empty default is safe
+    plasticity: dict[str, PlasticityRule] = {}
 
 
 class NetworkState(NamedTuple):
@@ -165,12 +241,23 @@ class NetworkState(NamedTuple):
     ring: population name -> ``[D, B, n]`` float32 spikes of the last D steps (D = max delay in steps).
     step: int32 index of the next step.
     stp: projection name -> :class:`STPState` with ``[B, n_pre]`` leaves (projections with STP only).
+    weights: plastic projection -> ``[B, n_synapses]`` current weights.
+    traces: plastic projection -> trace name -> ``[B, n]`` (n of the trace's side).
+    pending: population -> receptor -> ``[B, n]`` increments transmitted at the end of the last step
+        (populations targeted by plastic projections or delayed inputs).
+    sources: renewal Poisson input name -> :class:`SourceState`.
+    guard: :class:`GuardState` of the network's :class:`RateGuard`, or None.
     """
 
     neurons: dict[str, Any]
     ring: dict[str, Array]
     step: Array
     stp: dict[str, STPState] = {}  # never mutated: a shared empty default is safe
+    weights: dict[str, Array] = {}
+    traces: dict[str, dict[str, Array]] = {}
+    pending: dict[str, dict[str, Array]] = {}
+    sources: dict[str, SourceState] = {}
+    guard: GuardState | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +271,7 @@ class Network:
             ``DENSE_PAIR_LIMIT`` pre x post pairs).
         block: spikes per iteration of the event-driven loops (a tuning knob), or None: chosen from the
             batch size by :func:`default_block` (8 for one network, up to 64 for batches of 8 or more).
+        guard: optional :class:`RateGuard` stopping members whose activity blows up.
     """
 
     dt: float
@@ -193,6 +281,7 @@ class Network:
     currents: tuple[CurrentInput, ...] = ()
     propagation: str = "auto"
     block: int | None = None
+    guard: RateGuard | None = None
 
     def __post_init__(self):
         check_positive("dt", self.dt)
@@ -214,7 +303,24 @@ class Network:
                     f"{proj.pre!r}, {proj.post!r} have sizes {sizes[proj.pre]} x {sizes[proj.post]}"
                 )
             self.delay_steps(proj)
+            if proj.plasticity is not None:
+                if self.propagation == "dense":
+                    raise ValueError(f"Projection {proj.name!r} is plastic: plastic projections are event-driven, "
+                                     "but propagation='dense' was asked for; use propagation='events' or 'auto'")
+                model = self.population(proj.post).model
+                fields = type(model.init(1))._fields
+                for var in type(proj.plasticity).post_variables:
+                    if var not in fields:
+                        raise ValueError(f"Projection {proj.name!r}: rule {type(proj.plasticity).__name__} reads the "
+                                         f"postsynaptic variable {var!r}, which {type(model).__name__} lacks; it has "
+                                         f"{list(fields)}")
+        if self.guard is not None:
+            if self.guard.population not in sizes:
+                raise ValueError(f"RateGuard: unknown population {self.guard.population!r}; known: {names}")
+            self._steps_of_delay("RateGuard", self.guard.delay)
         for inp in self.poisson_inputs:
+            if isinstance(inp.sources, RenewalSources):
+                self._steps_of_delay(f"PoissonInput {inp.name!r}", inp.sources.delay)
             if inp.rate * self.dt > 1:
                 raise ValueError(f"PoissonInput {inp.name!r}: rate * dt = {inp.rate * self.dt} exceeds 1")
             for t in inp.targets:
@@ -239,18 +345,44 @@ class Network:
 
     def delay_steps(self, proj: Projection) -> int:
         """The projection's delay in whole steps (>= 1)."""
-        delay = self.dt if proj.delay is None else proj.delay
+        return self._steps_of_delay(f"Projection {proj.name!r}", proj.delay)
+
+    def _steps_of_delay(self, what: str, delay: float | None) -> int:
+        delay = self.dt if delay is None else delay
         steps = delay / self.dt
         if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
-            raise ValueError(
-                f"Projection {proj.name!r}: delay {delay!r} s must be a whole number (>= 1) of dt = {self.dt} s"
-            )
+            raise ValueError(f"{what}: delay {delay!r} s must be a whole number (>= 1) of dt = {self.dt} s")
         return int(round(steps))
+
+    def guard_delay_steps(self) -> int:
+        """Steps after which the guard counts a spike (as a projection of the guard's delay)."""
+        return self._steps_of_delay("RateGuard", self.guard.delay)
+
+    def source_delay_steps(self, inp: PoissonInput) -> int:
+        """Delay (steps) of a renewal input's spikes."""
+        return self._steps_of_delay(f"PoissonInput {inp.name!r}", inp.sources.delay)
 
     def ring_length(self, pop: str) -> int:
         """Number of past steps of spikes kept for population ``pop`` (its longest outgoing delay)."""
         delays = [self.delay_steps(p) for p in self.projections if p.pre == pop]
+        if self.guard is not None and self.guard.population == pop:
+            delays.append(self.guard_delay_steps())
         return max(delays, default=1)
+
+    @property
+    def plastic(self) -> tuple[Projection, ...]:
+        """The projections that carry a plasticity rule."""
+        return tuple(p for p in self.projections if p.plasticity is not None)
+
+    @property
+    def renewal_inputs(self) -> tuple[PoissonInput, ...]:
+        return tuple(i for i in self.poisson_inputs if isinstance(i.sources, RenewalSources))
+
+    def pending_populations(self) -> tuple[str, ...]:
+        """Populations receiving increments transmitted at the end of a step (plastic projections,
+        delayed inputs), in population order."""
+        targets = {p.post for p in self.plastic} | {t.post for i in self.renewal_inputs for t in i.targets}
+        return tuple(p.name for p in self.populations if p.name in targets)
 
     def uses_dense(self, conn: Connectivity) -> bool:
         if self.propagation == "auto":
@@ -270,6 +402,7 @@ class Network:
             rates={i.name: jnp.asarray(i.rate, jnp.float32) for i in self.poisson_inputs},
             currents={c.name: jnp.asarray(c.amplitude, jnp.float32) for c in self.currents},
             stp={p.name: p.stp for p in self.projections if p.stp is not None},
+            plasticity={p.name: p.plasticity for p in self.plastic},
         )
 
     def init_state(self, params: NetworkParams, batch: int) -> NetworkState:
@@ -286,7 +419,25 @@ class Network:
                 n_pre = self.population(proj.pre).size
                 u0 = jax.vmap(lambda p, n=n_pre: jnp.broadcast_to(p.U, (n,)))(params.stp[proj.name])
                 stp[proj.name] = STPState(u0, jnp.ones((batch, n_pre), jnp.float32))
-        return NetworkState(neurons, ring, jnp.int32(0), stp)
+        weights, traces = {}, {}
+        for proj in self.plastic:
+            if proj.name not in params.plasticity:
+                raise ValueError(f"Projection {proj.name!r} is plastic but params.plasticity has no rule for it")
+            n_syn = proj.connectivity.n_synapses
+            w0 = jnp.asarray(params.weights[proj.name], jnp.float32)
+            weights[proj.name] = jnp.broadcast_to(w0.reshape((batch,) + (1,) * (w0.ndim == 1)), (batch, n_syn))
+            size = {"pre": self.population(proj.pre).size, "post": self.population(proj.post).size}
+            traces[proj.name] = {name: jnp.zeros((batch, size[tr.side]), jnp.float32)
+                                 for name, tr in proj.plasticity.traces().items()}
+        pending = {pop: {r: jnp.zeros((batch, self.population(pop).size), jnp.float32) for r in RECEPTORS}
+                   for pop in self.pending_populations()}
+        sources = {i.name: SourceState(jnp.full((batch,), -1, jnp.int32), jnp.zeros((batch,), jnp.int32))
+                   for i in self.renewal_inputs}
+        guard = None
+        if self.guard is not None:
+            guard = GuardState(jnp.full((batch,), self.guard.limit / 2, jnp.float32), jnp.ones((batch,), bool),
+                               jnp.full((batch,), -1, jnp.int32))
+        return NetworkState(neurons, ring, jnp.int32(0), stp, weights, traces, pending, sources, guard)
 
     def structure(self) -> dict[str, Any]:
         """The index arrays of every projection and Poisson target (dense 0/1 matrices where the
@@ -294,7 +445,7 @@ class Network:
         connectivity is not baked into the compiled program as constants."""
         out = {}
         for proj in self.projections:
-            out[proj.name] = self._structure_of(proj.connectivity)
+            out[proj.name] = proj.connectivity if proj.plasticity is not None else self._structure_of(proj.connectivity)
         for inp in self.poisson_inputs:
             for t in inp.targets:
                 out[f"{inp.name}/{t.post}"] = self._structure_of(t.connectivity)
@@ -367,7 +518,8 @@ def _fusable(net: Network) -> list[tuple[str, tuple, str, str, Connectivity]]:
     """(weight name, source segment, receptor, post population, connectivity) of each fusable item."""
     items = []
     for proj in net.projections:
-        if proj.stp is None and np.ndim(proj.weight) == 0 and not net.uses_dense(proj.connectivity):
+        if (proj.stp is None and proj.plasticity is None and np.ndim(proj.weight) == 0
+                and not net.uses_dense(proj.connectivity)):
             source = (proj.pre, net.delay_steps(proj), proj.connectivity.n_pre)
             items.append((proj.name, source, proj.receptor, proj.post, proj.connectivity))
     # Poisson pools stay out: one ELL has one row width, and a densely connected pool would pad every
@@ -427,14 +579,17 @@ def _propagate(
 
 
 def network_step(
-    net: Network, structure: dict[str, Any], params: NetworkParams, state: NetworkState, keys: Array
+    net: Network, structure: dict[str, Any], params: NetworkParams, state: NetworkState, keys: Array,
+    member_keys: Array | None = None,
 ) -> tuple[NetworkState, dict[str, Array]]:
-    """Advance a batch of networks by one step.
+    """Advance a batch of networks by one step (order: module docstring).
 
     Args:
         structure: ``net.structure()`` (passed in so jitted callers take it as an argument).
         params: batched values (every leaf with a leading axis ``B``).
-        keys: ``[B]`` PRNG keys for this step.
+        keys: ``[B]`` PRNG keys for this step (``fold_in(member_key, step)``).
+        member_keys: ``[B]`` keys of the members, needed by renewal inputs (which draw from
+            ``fold_in(member_key, emission step)``).
     Returns:
         ``(state, spikes)`` with ``spikes[pop]`` of shape ``[B, n]`` (float32 0/1).
     """
@@ -444,8 +599,13 @@ def network_step(
     inh = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
     current = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
     targets = {"exc": exc, "inh": inh}
+    alive = None if state.guard is None else state.guard.alive
 
-    # 1. inputs: delayed recurrent spikes, Poisson sources, currents
+    # 1. inputs: increments transmitted at the end of the last step, delayed recurrent spikes, Poisson
+    # sources, currents
+    for pop, by_receptor in state.pending.items():
+        for receptor, inc in by_receptor.items():
+            targets[receptor][pop] = targets[receptor][pop] + inc
     layout = fused_layout(net) if FUSED_KEY in structure else None
     fused_names = set(layout.weight_names) if layout is not None else set()
     delayed_spikes: dict[tuple[str, int], Array] = {}
@@ -458,6 +618,8 @@ def network_step(
 
     sources = {}
     for i, inp in enumerate(net.poisson_inputs):
+        if isinstance(inp.sources, RenewalSources):
+            continue
         sub = jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
         p_spike = params.rates[inp.name] * dt
         sources[inp.name] = jax.vmap(lambda k, p: jax.random.bernoulli(k, p, (inp.n_sources,)))(sub, p_spike).astype(jnp.float32)
@@ -490,7 +652,7 @@ def network_step(
 
     new_stp: dict[str, STPState] = {}
     for proj in net.projections:
-        if proj.name in fused_names and proj.name not in separate:
+        if proj.plasticity is not None or (proj.name in fused_names and proj.name not in separate):
             continue
         d = net.delay_steps(proj)
         spikes_in = delayed(proj.pre, d)
@@ -503,6 +665,8 @@ def network_step(
                          params.weights[proj.name], batch, efficacy)
         targets[proj.receptor][proj.post] = targets[proj.receptor][proj.post] + inc
     for inp in net.poisson_inputs:
+        if inp.name not in sources:
+            continue
         for t in inp.targets:
             name = f"{inp.name}/{t.post}"
             x = sources[inp.name]
@@ -522,10 +686,124 @@ def network_step(
         new_neurons[pop.name], spikes[pop.name] = jax.vmap(lambda m, s, x: m.step(s, x, dt))(
             params.neurons[pop.name], state.neurons[pop.name], inputs
         )
+        if alive is not None:  # a stopped member is frozen: no spikes, so no synaptic events
+            spikes[pop.name] = spikes[pop.name] * alive[:, None]
 
     # 3. spikes into the delay rings
     ring = {}
     for pop in net.populations:
         r = state.ring[pop.name]
         ring[pop.name] = r.at[state.step % r.shape[0]].set(spikes[pop.name])
-    return NetworkState(new_neurons, ring, state.step + 1, new_stp), spikes
+    new_state = NetworkState(new_neurons, ring, state.step + 1, new_stp, state.weights, state.traces, {},
+                             state.sources, state.guard)
+
+    # 4. arrivals: guard, plastic projections, delayed inputs
+    if net.guard is not None or net.plastic or net.renewal_inputs:
+        new_state = _arrivals(net, structure, params, state, new_state, spikes, member_keys)
+    return new_state, spikes
+
+
+def _arrived(net: Network, ring: dict[str, Array], step: Array, pop: str, delay_steps: int) -> Array:
+    """``[B, n]`` spikes of ``pop`` that reach their synapses at the end of ``step``: emitted
+    ``delay_steps - 1`` steps earlier (this step's own spikes for a delay of one step)."""
+    r = ring[pop]
+    return r[(step - (delay_steps - 1)) % r.shape[0]]
+
+
+def _arrivals(net: Network, structure: dict[str, Any], params: NetworkParams, old: NetworkState,
+              new: NetworkState, spikes: dict[str, Array], member_keys: Array | None) -> NetworkState:
+    """Step 4 of the module docstring: the guard, transmission and on-pre updates of plastic projections,
+    delayed inputs, on-post updates, traces. ``old``: the state at the start of the step."""
+    batch = spikes[net.populations[0].name].shape[0]
+    step = old.step
+    block = net.block or default_block(batch)
+    alive = None if old.guard is None else old.guard.alive
+
+    guard = old.guard
+    if net.guard is not None:
+        g = net.guard
+        n = net.population(g.population).size
+        came = _arrived(net, new.ring, step, g.population, net.guard_delay_steps())
+        rate = guard.rate * math.exp(-net.dt / g.tau) + came.sum(axis=1) / (g.tau * n)
+        tripped = guard.alive & ((rate >= g.limit) | (rate <= 0))
+        guard = GuardState(rate, guard.alive & ~tripped, jnp.where(tripped, step + 1, guard.stop_step))
+
+    pending = {pop: {r: jnp.zeros((batch, net.population(pop).size), jnp.float32) for r in RECEPTORS}
+               for pop in net.pending_populations()}
+    weights = dict(old.weights)
+    arrivals: dict[str, Array] = {}
+    updates = {}
+    for proj in net.plastic:
+        came = _arrived(net, new.ring, step, proj.pre, net.delay_steps(proj))
+        arrivals[proj.name] = came
+        updates[proj.name] = _rule_updates(net, proj, params.plasticity[proj.name], old.traces[proj.name],
+                                           new.neurons[proj.post])
+        inc, weights[proj.name] = transmit_and_update_pre(index_spikes(came), proj.connectivity, weights[proj.name],
+                                                          batch, block, updates[proj.name][0])
+        pending[proj.post][proj.receptor] = pending[proj.post][proj.receptor] + inc
+
+    sources = dict(old.sources)
+    for inp in net.renewal_inputs:
+        if member_keys is None:
+            raise ValueError(f"PoissonInput {inp.name!r} draws renewal sources: network_step needs member_keys")
+        d = net.source_delay_steps(inp)
+        emitted = step - (d - 1)  # the emission step whose spikes arrive now
+        uniforms = jax.vmap(lambda k: renewal_uniforms(k, jnp.maximum(emitted, 0), inp.sources.capacity))(member_keys)
+        src = old.sources[inp.name]
+        ids, offset, over = jax.vmap(lambda u, o, r: renewal_source_ids(u, o, r, inp.n_sources, net.dt))(
+            uniforms, src.offset, params.rates[inp.name])
+        has = emitted >= 0
+        ids = jnp.where(has, ids, inp.n_sources)
+        x = source_spikes(ids, inp.n_sources)
+        over = jnp.where(has, over, 0)
+        if alive is not None:
+            x = x * alive[:, None]
+            over = over * alive
+        sources[inp.name] = SourceState(jnp.where(has, offset, src.offset), src.overflow + over)
+        index = index_spikes(x)
+        for t in inp.targets:
+            w = params.weights[f"{inp.name}/{t.post}"]
+            inc, _ = transmit_and_update_pre(index, t.connectivity, jnp.broadcast_to(w, (batch,)), batch, block, None)
+            pending[t.post][t.receptor] = pending[t.post][t.receptor] + inc
+
+    traces = {}
+    for proj in net.plastic:
+        weights[proj.name] = update_post(index_spikes(spikes[proj.post]), proj.connectivity, weights[proj.name],
+                                         batch, block, updates[proj.name][1])
+        events = {"pre": arrivals[proj.name], "post": spikes[proj.post]}
+        rule = params.plasticity[proj.name]
+        traces[proj.name] = {
+            name: (old.traces[proj.name][name] + events[tr.side]) * _per_member(trace_decay(tr.tau, net.dt))
+            for name, tr in rule.traces().items()
+        }
+    return new._replace(weights=weights, traces=traces, pending=pending, sources=sources, guard=guard)
+
+
+def _per_member(x: Array) -> Array:
+    """A ``[B]`` per-member factor as ``[B, 1]``; a scalar as it is."""
+    return x[:, None] if jnp.ndim(x) == 1 else x
+
+
+def _rule_updates(net: Network, proj: Projection, rule: PlasticityRule, traces: dict[str, Array], post_state: Any):
+    """The on-pre and on-post callbacks of ``proj`` for :func:`transmit_and_update_pre` / :func:`update_post`:
+    the batched ``rule`` at the events' members, reading traces (before this step's increments) and
+    the postsynaptic variables (after this step's update), then clipping to [w_min, w_max]."""
+    n_pre, n_post = proj.connectivity.n_pre, proj.connectivity.n_post
+    sides = {name: tr.side for name, tr in proj.plasticity.traces().items()}
+    flat = {name: x.reshape(-1) for name, x in traces.items()}
+    variables = {v: getattr(post_state, v).reshape(-1) for v in type(proj.plasticity).post_variables}
+    lo, hi = proj.plasticity.w_min, proj.plasticity.w_max
+
+    def view(member, pre, post):
+        at_pre, at_post = member * n_pre + pre, member * n_post + post
+        return Synapses(pre={k: x[at_pre] for k, x in flat.items() if sides[k] == "pre"},
+                        post={k: x[at_post] for k, x in flat.items() if sides[k] == "post"},
+                        neuron={k: x[at_post] for k, x in variables.items()})
+
+    def on_pre(member, pre, post, w):
+        return jnp.clip(w + at_members(rule, member).on_pre(w, view(member, pre, post)), lo, hi)
+
+    def on_post(member, pre, post, w):
+        return jnp.clip(w + at_members(rule, member).on_post(w, view(member, pre, post)), lo, hi)
+
+    return on_pre, on_post

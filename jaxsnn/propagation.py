@@ -19,6 +19,7 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from .connectivity import Connectivity
@@ -186,3 +187,68 @@ def deliver_fused(index: SpikeIndex, fused: FusedProjections, weight_table: Arra
 
     acc = walk_spike_blocks(index, block, body, jnp.zeros((batch * n_codes,), jnp.float32))
     return acc.reshape(batch, n_codes)
+
+
+#: Scatter index of padding entries: out of range, so the scatter drops them.
+_OUT_OF_RANGE = np.int32(2**31 - 1)
+
+
+def transmit_and_update_pre(
+    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
+) -> tuple[Array, Array]:
+    """Transmit the indexed presynaptic spikes through per-member weights and apply on-pre updates.
+
+    Each synapse of a spiking row transmits its current weight, then (with ``update``) takes
+    ``update(member [b, 1], pre [b, 1], post [b, k], w [b, k]) -> new w``.
+
+    Args:
+        weights: ``[batch, n_synapses]`` per-member weights, or ``[batch]`` one static weight per member.
+    Returns:
+        (increments ``[batch, n_post]``, weights after the updates).
+    """
+    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
+    per_synapse = weights.ndim == 2
+    flat_w = weights.reshape(-1)
+
+    def body(i, gid, carry):
+        acc, flat_w = carry
+        member, pre = members_and_rows(gid, n_pre, batch)
+        post = conn.out_post[pre]
+        valid = post < n_post
+        member2 = member[:, None]
+        if per_synapse:
+            slot = jnp.where(valid, member2 * n_syn + conn.out_syn[pre], _OUT_OF_RANGE)
+            # materialised once: the scatter-add and the update would each recompute the gather
+            slot, w = jax.lax.optimization_barrier((slot, flat_w.at[slot].get(mode="fill", fill_value=0.0)))
+        else:
+            w = jnp.broadcast_to(flat_w[member2], post.shape)
+        target = jnp.where(valid, member2 * n_post + post, _OUT_OF_RANGE)
+        acc = acc.at[target.reshape(-1)].add(w.reshape(-1), mode="drop")
+        if update is not None:
+            new_w = update(member2, pre[:, None], jnp.minimum(post, n_post - 1), w)
+            flat_w = flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+        return acc, flat_w
+
+    acc, flat_w = walk_spike_blocks(index, block, body, (jnp.zeros((batch * n_post,), jnp.float32), flat_w))
+    return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
+
+
+def update_post(index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
+    """On-post updates: for each indexed spike of the postsynaptic population, every synapse onto it
+    takes ``update(member [b, 1], pre [b, k], post [b, 1], w [b, k]) -> new w``. ``weights``:
+    ``[batch, n_synapses]``; returns the updated weights."""
+    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
+    flat_w = weights.reshape(-1)
+
+    def body(i, gid, flat_w):
+        member, post = members_and_rows(gid, n_post, batch)
+        pre = conn.in_pre[post]
+        valid = pre < n_pre
+        member2 = member[:, None]
+        slot = jnp.where(valid, member2 * n_syn + conn.in_syn[post], _OUT_OF_RANGE)
+        w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
+        new_w = update(member2, jnp.minimum(pre, n_pre - 1), post[:, None], w)
+        return flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+
+    flat_w = walk_spike_blocks(index, block, body, flat_w)
+    return flat_w.reshape(weights.shape)

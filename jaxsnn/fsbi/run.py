@@ -20,13 +20,13 @@ from .config import FSBIConfig, make_config
 from .metrics import run_metric_names, step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from .rules import MLPRule, PolynomialRule
+from ..network import NetworkState, network_step
+from ..networks.fsbi import fsbi_network, fsbi_params, mlp_rules, polynomial_rules, unbatched
 from .simulator import (
-    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms, fsbi_step,
-    initial_state, trace_decays,
+    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms, initial_state,
+    neuron_models, trace_decays,
 )
 
-#: Steps whose external random numbers are drawn together, outside the per-step loop.
-RNG_BLOCK = 100
 #: Steps per call of the block kernels (jaxsnn.fsbi.kernel.polynomial_block, mlp_block). Long blocks keep
 #: one rule's weights in cache for longer: its on-post updates reuse cache lines that earlier steps fetched.
 KERNEL_BLOCK = 1000
@@ -132,26 +132,22 @@ class _Programs:
 
         use_kernel = uses_synapse_kernel(cfg)
         self.use_kernel = use_kernel
+        # the XLA path: the fSBI network as a core Network, stepped by jaxsnn.network_step
+        self.network = fsbi_network(cfg, structure.conns, neuron_models(cfg), rule_templates(cfg),
+                                    ext_capacity=ext_capacity, block=block)
+        net = self.network
 
-        def step(rule, r_ext, decays, uniforms, conns, state):
-            return fsbi_step(structure, conns, rule, r_ext, decays, uniforms, state, block)
+        def step(inputs, rule_keys, state):
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
+            return network_step(net, inputs["structure"], inputs["params"], state, keys, rule_keys)
 
-        def run_steps(body, carry, first_step, n_steps, rule_keys):
-            """``carry = body(carry, uniforms)`` for ``n_steps`` steps, the external random numbers
-            (of the steps ``delay`` earlier, whose spikes arrive now) drawn a block of steps at a time."""
-
-            def part(carry, start, length):
-                uniforms = external_uniforms(rule_keys, start - cfg.delay_steps, length, ext_capacity)
-                return jax.lax.scan(lambda c, u: (body(c, u), None), carry, uniforms)[0], None
-
-            return _in_blocks(part, carry, first_step, n_steps, RNG_BLOCK)[0]
-
-        def run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps, record=None):
+        def run_blocks(inputs, rule_keys, state, n_steps, record=None):
             """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
             a divisor of it); with ``record`` also the spikes of the recorded neurons ``[n_steps, R, n]``."""
             from .kernel import mlp_block, polynomial_block
 
             network_block = polynomial_block if cfg.task == "polynomial" else mlp_block
+            rule, r_ext, decays, conns = inputs["rule"], inputs["r_ext"], inputs["decays"], inputs["conns"]
 
             def part(s, start, length):
                 uniforms = external_uniforms(rule_keys, start - cfg.delay_steps, length, ext_capacity)
@@ -160,17 +156,14 @@ class _Programs:
 
             return _in_blocks(part, state, state.step, n_steps, KERNEL_BLOCK)
 
-        def advance(rule, r_ext, decays, rule_keys, conns, state, n_steps):
+        def advance(inputs, rule_keys, state, n_steps):
             if use_kernel:  # no XLA op per step: whole blocks of steps in the compiled kernel
-                return run_blocks(rule, r_ext, decays, rule_keys, conns, state, n_steps)[0]
+                return run_blocks(inputs, rule_keys, state, n_steps)[0]
+            return jax.lax.scan(lambda s, _: (step(inputs, rule_keys, s)[0], None), state, None, length=n_steps)[0]
 
-            def body(s, uniforms):
-                return step(rule, r_ext, decays, uniforms, conns, s)[0]
-            return run_steps(body, state, state.step, n_steps, rule_keys)
+        self.advance = jax.jit(advance, static_argnums=3)
 
-        self.advance = jax.jit(advance, static_argnums=6)
-
-        def record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored):
+        def record(inputs, rule_keys, state, acc, monitored):
             def take(acc, events, e, i, k):
                 """Fold the spikes ``[R, n_rec]`` of window step ``k`` into the metrics (and events)."""
                 acc = jax.vmap(update_accumulator, in_axes=(0, 0, 0, None))(acc, e > 0, i > 0, k)
@@ -179,20 +172,20 @@ class _Programs:
                               for p, sp in (("E", e), ("I", i))}
                 return acc, events
 
-            def step_body(carry, uniforms):
+            def step_body(carry, _):
                 s, acc, events = carry
                 k = s.step - self.window_start
-                s, spikes = step(rule, r_ext, decays, uniforms, conns, s)
+                s, spikes = step(inputs, rule_keys, s)
                 acc, events = take(acc, events, spikes["E"][:, :n_e], spikes["I"][:, :n_i], k)
-                return s, acc, events
+                return (s, acc, events), None
 
             def advance_recorded(carry, n_steps):
                 """``n_steps`` steps with their recorded spikes through ``take``."""
                 s, acc, events = carry
                 if not use_kernel:
-                    return run_steps(step_body, carry, s.step, n_steps, rule_keys)
+                    return jax.lax.scan(step_body, carry, None, length=n_steps)[0]
                 k0 = s.step - self.window_start
-                s, spikes = run_blocks(rule, r_ext, decays, rule_keys, conns, s, n_steps, (n_e, n_i))
+                s, spikes = run_blocks(inputs, rule_keys, s, n_steps, (n_e, n_i))
 
                 def take_step(c, x):
                     acc, events, k = c
@@ -207,7 +200,7 @@ class _Programs:
                 samples = {name: carry[0].weights[name][:, idx] for name, idx in monitored.items()}
                 return advance_recorded(carry, self.period_steps - 1), samples
 
-            r = r_ext.shape[0]
+            r = rule_keys.shape[0]
             events = {}
             if cfg.record_spikes:
                 events = {p: EventBuffer(jnp.zeros((r, capacity[p] + RECORD_BLOCK), jnp.int32),
@@ -230,6 +223,32 @@ class _Programs:
             return finalize_compiled[key](acc, samples)
 
         self.finalize = finalize
+
+
+def _rules_of(config: FSBIConfig, theta: Any) -> dict:
+    """The batched plasticity rules of θ ``[R, P]`` (float32) for each plastic projection."""
+    return (polynomial_rules if config.task == "polynomial" else mlp_rules)(theta, config)
+
+
+def rule_templates(config: FSBIConfig) -> dict:
+    """One rule per plastic projection, for the network's structure (values come from θ at run time)."""
+    return unbatched(_rules_of(config, jnp.ones((1, config.theta_size), jnp.float32) * 0.05))
+
+
+def _alive(state: Any) -> np.ndarray:
+    return np.asarray(state.guard.alive if isinstance(state, NetworkState) else state.alive)
+
+
+def _stop_time(state: Any, dt: float) -> np.ndarray:
+    """``[R]`` float64 time (s) the guard stopped each rule, -1 if never (as the float32 ``(k + 1) dt``)."""
+    if isinstance(state, NetworkState):
+        steps = np.asarray(state.guard.stop_step)
+        return np.where(steps >= 0, (steps.astype(np.float32) * np.float32(dt)).astype(np.float64), -1.0)
+    return np.asarray(state.stop_time, np.float64)
+
+
+def _ext_overflow(state: Any) -> np.ndarray:
+    return np.asarray(state.sources["ext"].overflow if isinstance(state, NetworkState) else state.ext_overflow)
 
 
 def _in_blocks(part, carry, first_step, n_steps: int, block: int):
@@ -329,26 +348,29 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
             cache[prog_key] = _Programs(structure, n_rules, block, ext_capacity, periods_per_chunk)
         programs = cache[prog_key]
 
-    if task == "polynomial":
-        rule, r_ext = PolynomialRule.from_theta(jnp.asarray(theta, jnp.float32))
-    else:
-        rule, r_ext = MLPRule.from_theta(jnp.asarray(theta, jnp.float32))
-    decays = trace_decays(config, rule)
     base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
     rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
-    conns = structure.conns
-    state = initial_state(structure, n_rules)
+    theta32 = jnp.asarray(theta, jnp.float32)
+    if programs.use_kernel:
+        rule, r_ext = (PolynomialRule if task == "polynomial" else MLPRule).from_theta(theta32)
+        inputs = {"rule": rule, "r_ext": r_ext, "decays": trace_decays(config, rule), "conns": structure.conns}
+        state = initial_state(structure, n_rules)
+    else:
+        net = programs.network
+        params = fsbi_params(net, _rules_of(config, theta32), theta32[:, -1])
+        inputs = {"params": params, "structure": net.structure()}
+        state = net.init_state(params, n_rules)
 
     # before the window: chunks of unrecorded steps, stopping early once every rule has blown up
     pre_steps = programs.window_start
     chunk = _largest_divisor_at_most(pre_steps, max(1, steps_of("chunk_duration", round(config.chunk_duration / config.dt) * config.dt, config.dt))) if pre_steps else 0
     done = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    while done < pre_steps and bool(np.any(np.asarray(state.alive))):
-        state = programs.advance(rule, r_ext, decays, rule_keys, conns, state, chunk)
+    while done < pre_steps and bool(np.any(_alive(state))):
+        state = programs.advance(inputs, rule_keys, state, chunk)
         done += chunk
         if progress:
-            print(f"  t = {done * config.dt:6.1f} s, {int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
+            print(f"  t = {done * config.dt:6.1f} s, {int(np.sum(_alive(state)))}/{n_rules} rules running", flush=True)
     if done < pre_steps:  # every rule stopped: fast-forward the clock, nothing else changes
         state = state._replace(step=jnp.int32(pre_steps))
 
@@ -360,24 +382,24 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     samples_parts, spike_parts = [], []
     overflow = np.zeros(n_rules, np.int64)
     for _ in range(n_periods // periods_per_chunk):
-        if not np.any(np.asarray(state.alive)):  # every rule has blown up: the rest of the window is skipped
+        if not np.any(_alive(state)):  # every rule has blown up: the rest of the window is skipped
             break
-        state, acc, events, samples = programs.record(rule, r_ext, decays, rule_keys, conns, state, acc, monitored)
+        state, acc, events, samples = programs.record(inputs, rule_keys, state, acc, monitored)
         samples_parts.append({k: np.moveaxis(np.asarray(v), 0, 1) for k, v in samples.items()})
         if config.record_spikes:
             spike_parts.append({p: (np.asarray(ev.gid), np.asarray(ev.step), np.asarray(ev.count)) for p, ev in events.items()})
             overflow += sum(np.asarray(ev.overflow) for ev in events.values())
         if progress:
             print(f"  t = {float(state.step) * config.dt:6.1f} s (recording), "
-                  f"{int(np.sum(np.asarray(state.alive)))}/{n_rules} rules running", flush=True)
+                  f"{int(np.sum(_alive(state)))}/{n_rules} rules running", flush=True)
     phase_s.update(window_wall=time.perf_counter() - wall0, window_cpu=time.process_time() - cpu0)
     weight_values = {k: _window_samples([p[k] for p in samples_parts], n_rules, n_periods, len(v))
                      for k, v in structure.monitored.items()}
     sample_times = config.record_start + period * np.arange(n_periods)
     metrics = programs.finalize(acc, {k: jnp.asarray(v) for k, v in weight_values.items()}, sample_times)
-    alive = np.asarray(state.alive)
+    alive = _alive(state)
     metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in run_metric_names(task)}
-    overflow += np.asarray(state.ext_overflow)
+    overflow += _ext_overflow(state)
     spikes = None
     if config.record_spikes:
         spikes = {}
@@ -392,7 +414,7 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     return FSBIResult(
         theta=theta,
         metrics=metrics,
-        blowup_time=np.asarray(state.stop_time, np.float64),
+        blowup_time=_stop_time(state, config.dt),
         overflow=overflow,
         weights={k: (sample_times, v) for k, v in weight_values.items()},
         spikes=spikes,

@@ -26,10 +26,13 @@ from .network import (
     PoissonTarget,
     Population,
     Projection,
+    RateGuard,
     broadcast_params,
     network_step,
     stack_params,
 )
+from .plasticity import MLPPlasticity, PlasticityRule, PolynomialPlasticity, Synapses, Trace, pair_window
+from .sources import BernoulliSources, RenewalSources
 from .neurons import AdEx, COBALIF, CVAIF, LIF, ConductanceIF, NeuronInput
 from .surrogate import Arctan, EscapeNoise, FastSigmoid, Sigmoid, Triangle
 from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
@@ -41,5 +44,6 @@ __all__ = [
     "Arctan", "EscapeNoise", "FastSigmoid", "Sigmoid", "Triangle", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",
-    "SimulationResult", "SpikeEvents", "integrate", "simulate",
+    "SimulationResult", "SpikeEvents", "integrate", "simulate", "RateGuard", "MLPPlasticity", "PlasticityRule",
+    "PolynomialPlasticity", "Synapses", "Trace", "pair_window", "BernoulliSources", "RenewalSources",
 ]

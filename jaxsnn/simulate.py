@@ -221,7 +221,7 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             state, events, counts = carry
             keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
             step = state.step
-            state, spikes = network_step(net, structure, params, state, keys)
+            state, spikes = network_step(net, structure, params, state, keys, member_keys)
             counts = {p: counts[p] + _select(spikes[p], indices["counts"][p]).astype(jnp.int32) for p in counts}
             events = {
                 p: write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
@@ -433,7 +433,7 @@ def integrate(
     def body(carry, _):
         state, counts = carry
         keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
-        state, spikes = network_step(net, structure, params, state, keys)
+        state, spikes = network_step(net, structure, params, state, keys, member_keys)
         return (state, {p: counts[p] + spikes[p] for p in counts}), None
 
     batch = member_keys.shape[0]

@@ -10,6 +10,9 @@ membrane voltage), :mod:`jaxsnn.surrogate` and :mod:`jaxsnn.tune` (surrogate gra
 of firing rates), :mod:`jaxsnn.glm` (GLM spiking networks), :mod:`jaxsnn.rate`, :mod:`jaxsnn.stp` and
 :mod:`jaxsnn.convert` (rate networks, short-term plasticity, rate-to-LIF conversion).
 
+Rule families (:class:`RuleFamily`, :class:`Parameter`, :func:`get_family`; :mod:`jaxsnn.family`): what a
+plasticity-rule search searches (θ layout, prior, metrics, plausibility, simulator) as one object.
+
 Workflows: :mod:`jaxsnn.sweep` (chunked, sharded, resumable sweeps with a Parquet results store and the
 original release's .npy format) and :mod:`jaxsnn.sbi` (neural posterior estimation and the rounds of
 filter-SBI; :func:`jaxsnn.sbi.main_job` is the main job).
@@ -17,6 +20,7 @@ filter-SBI; :func:`jaxsnn.sbi.main_job` is the main job).
 
 from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, sbi, stp, surrogate, sweep, tune
 from .connectivity import Connectivity
+from .family import Parameter, RuleFamily, get_family
 from .network import (
     CurrentInput,
     Network,
@@ -46,4 +50,5 @@ __all__ = [
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",
     "SimulationResult", "SpikeEvents", "integrate", "simulate", "RateGuard", "MLPPlasticity", "PlasticityRule",
     "PolynomialPlasticity", "Synapses", "Trace", "pair_window", "BernoulliSources", "RenewalSources",
+    "Parameter", "RuleFamily", "get_family",
 ]

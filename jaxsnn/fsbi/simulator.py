@@ -37,13 +37,13 @@ from jaxtyping import Array
 from .. import connectivity as C
 from ..connectivity import Connectivity
 from ..neurons import CVAIF, ConductanceIF, NeuronInput
-from ..propagation import SpikeIndex, index_spikes, members_and_rows, walk_spike_blocks
+from ..propagation import index_spikes, transmit_and_update_pre, update_post
+from ..sources import renewal_capacity, renewal_source_ids, renewal_uniforms, source_spikes
 from .config import FSBIConfig
 from .rules import MLP_TRACE_TAUS, MLPRule, PolynomialRule
 
 PROJECTION_ENDS = {"ee": ("E", "E"), "ei": ("E", "I"), "ie": ("I", "E"), "ii": ("I", "I")}
 PROJECTION_INDEX = {"ee": 0, "ei": 1, "ie": 2, "ii": 3}
-_OUT_OF_RANGE = np.int32(2**31 - 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,68 +160,6 @@ def initial_state(structure: FSBIStructure, n_rules: int) -> FSBIState:
 
 # --- synaptic events ---------------------------------------------------------------------------
 
-def transmit_and_update_pre(
-    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int,
-    update: Callable[[Array, Array, Array, Array], Array] | None,
-) -> tuple[Array, Array]:
-    """Transmit the arriving spikes of ``index`` and apply on-pre plasticity.
-
-    Args:
-        weights: ``[R, n_synapses]`` plastic weights, or ``[R]`` one static weight per rule.
-        update: ``update(member [b,1], pre [b,1], post [b,k], w [b,k]) -> new w`` or None (static).
-    Returns:
-        (increments ``[R, n_post]``, weights after the updates).
-    """
-    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
-    per_synapse = weights.ndim == 2
-    flat_w = weights.reshape(-1)
-
-    def body(i, gid, carry):
-        acc, flat_w = carry
-        member, pre = members_and_rows(gid, n_pre, batch)
-        post = conn.out_post[pre]
-        valid = post < n_post
-        member2 = member[:, None]
-        if per_synapse:
-            slot = jnp.where(valid, member2 * n_syn + conn.out_syn[pre], _OUT_OF_RANGE)
-            # materialised once: the scatter-add and the update would each recompute the gather
-            slot, w = jax.lax.optimization_barrier((slot, flat_w.at[slot].get(mode="fill", fill_value=0.0)))
-        else:
-            w = jnp.broadcast_to(flat_w[member2], post.shape)
-        target = jnp.where(valid, member2 * n_post + post, _OUT_OF_RANGE)
-        acc = acc.at[target.reshape(-1)].add(w.reshape(-1), mode="drop")
-        if update is not None:
-            new_w = update(member2, pre[:, None], jnp.minimum(post, n_post - 1), w)
-            flat_w = flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
-        return acc, flat_w
-
-    acc, flat_w = walk_spike_blocks(index, block, body, (jnp.zeros((batch * n_post,), jnp.float32), flat_w))
-    return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
-
-
-def update_post(
-    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int,
-    update: Callable[[Array, Array, Array, Array], Array],
-) -> Array:
-    """On-post plasticity: for each spike of the postsynaptic population in ``index``, update every
-    synapse onto it with ``update(member [b,1], pre [b,k], post [b,1], w [b,k])``."""
-    n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
-    flat_w = weights.reshape(-1)
-
-    def body(i, gid, flat_w):
-        member, post = members_and_rows(gid, n_post, batch)
-        pre = conn.in_pre[post]
-        valid = pre < n_pre
-        member2 = member[:, None]
-        slot = jnp.where(valid, member2 * n_syn + conn.in_syn[post], _OUT_OF_RANGE)
-        w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
-        new_w = update(member2, jnp.minimum(pre, n_pre - 1), post[:, None], w)
-        return flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
-
-    flat_w = walk_spike_blocks(index, block, body, flat_w)
-    return flat_w.reshape(weights.shape)
-
-
 def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacity: int) -> Array:
     """Uniform numbers in (0, 1] for the external sources of ``n_steps`` steps from ``first_step``.
 
@@ -232,55 +170,11 @@ def external_uniforms(rule_keys: Array, first_step: Array, n_steps: int, capacit
     Returns ``[n_steps, R, capacity]`` float32.
     """
     steps = jnp.maximum(first_step + jnp.arange(n_steps, dtype=jnp.int32), 0)
-
-    def one(key, step):
-        return jax.random.uniform(jax.random.fold_in(key, step), (capacity,), jnp.float32, minval=1e-30, maxval=1.0)
-
-    return jax.vmap(lambda step: jax.vmap(lambda key: one(key, step))(rule_keys))(steps)
+    return jax.vmap(lambda step: jax.vmap(lambda key: renewal_uniforms(key, step, capacity))(rule_keys))(steps)
 
 
-#: Largest renewal gap (lattice points) kept exactly: ~3300 steps of 5000 sources, i.e. rates ≥ 0.003 Hz.
-_MAX_GAP = 1 << 24
-
-
-def external_source_ids(uniforms: Array, offset: Array, rate: Array, n_sources: int, dt: float
-                        ) -> tuple[Array, Array, Array]:
-    """One step of Auryn's PoissonGroup for one rule: the spiking sources among ``n_sources``.
-
-    Auryn draws all its sources with one renewal process over the (step × source) lattice: the next
-    spiking source lies ``⌊E/(λ dt) + 1.5⌋`` lattice points after the last (E ~ Exp(1), λ = 1/(1/r − dt),
-    so the effective rate is exactly r and no source spikes twice in a step); the first lies at
-    ``⌊E/(λ dt) + 0.5⌋``. Neighbouring sources are therefore less likely to fire in the same step than
-    independent Bernoulli sources would be.
-
-    Args:
-        uniforms: ``[capacity]`` in (0, 1] (:func:`external_uniforms`): ``uniforms[0]`` gives the first
-            position of a run (``offset < 0``), the others the gaps.
-        offset: int32 ``[]`` position of the next spike, counted from this step's first source; < 0
-            before the first step.
-        rate: r (Hz); dt: step (s).
-    Returns:
-        (``[capacity]`` int32 ascending source ids, ``n_sources`` where unused; the next step's offset;
-        1 if ``capacity`` cut the step short, else 0).
-    """
-    # E/(λ dt) = E (1/r - dt)/dt; rounded to nearest (Auryn truncates x + 0.5: the same but at exact
-    # halves). One product and a rounding: no multiply-add that one compiled program would fuse and
-    # another not, so the XLA step and the kernel path draw the same sources.
-    mean_gap = jnp.where(rate > 0, (1.0 / jnp.maximum(rate, 1e-30) - dt) / dt, float(_MAX_GAP))
-    scaled = jnp.minimum(-jnp.log(uniforms) * mean_gap, float(_MAX_GAP))
-    first = jnp.round(scaled[0]).astype(jnp.int32)
-    gaps = jnp.round(scaled[1:]).astype(jnp.int32) + 1
-    x = jnp.where(offset < 0, first, offset)
-    # positions before the first one past the row are exact; later ones only need to stay past it
-    positions = jnp.minimum(x, n_sources) + jnp.concatenate([jnp.zeros((1,), jnp.int32),
-                                                             jnp.cumsum(jnp.minimum(gaps, n_sources))])
-    inside = positions < n_sources
-    n_in = inside.sum()
-    ids = jnp.where(inside, positions, n_sources)
-    last_in = positions[jnp.maximum(n_in - 1, 0)]
-    next_pos = jnp.where(n_in == 0, x, last_in + gaps[jnp.clip(n_in - 1, 0, gaps.shape[0] - 1)])
-    overflow = (n_in == uniforms.shape[0]).astype(jnp.int32)
-    return ids, jnp.where(overflow > 0, 0, next_pos - n_sources), overflow
+#: Auryn's PoissonGroup draw (the core's renewal sources), under the name the kernel path uses.
+external_source_ids = renewal_source_ids
 
 
 def external_draws(uniforms: Array, offsets: Array, first_step: Array, r_ext: Array, cfg: FSBIConfig
@@ -309,15 +203,9 @@ def external_draws(uniforms: Array, offsets: Array, first_step: Array, r_ext: Ar
     return ids, over, offsets
 
 
-def source_spikes(ids: Array, n_sources: int) -> Array:
-    """``[R, capacity]`` source ids (``n_sources`` where unused) as ``[R, n_sources]`` 0/1 spikes."""
-    return jax.vmap(lambda i: jnp.zeros((n_sources,), jnp.float32).at[i].set(1.0, mode="drop"))(ids)
-
-
 def default_ext_capacity(config: FSBIConfig, max_rate: float) -> int:
     """Source spikes per step to draw: the mean plus 12 standard deviations (Poisson), at least 16."""
-    mean = config.n_ext * max_rate * config.dt
-    return int(max(16, math.ceil(mean + 12 * math.sqrt(mean) + 4)))
+    return renewal_capacity(config.n_ext, max_rate, config.dt)
 
 
 # --- plasticity callbacks ------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from .conductance_if import (
     CVAIFState,
 )
 from .lif import COBALIF, LIF, COBAState, LIFState
+from .scheduled import ScheduledSpikes, ScheduledState
 
 __all__ = [
     "AdEx", "AdExState", "NeuronInput", "NeuronModel", "heaviside", "CVAIF", "CVAIFState",
     "CVAIF_TRACES", "CVAIF_TRACES_CONFIGURED", "CVAIF_TRACES_INTENDED", "CVAIF_TRACES_REFERENCE", "ConductanceIF", "ConductanceIFState",
-    "COBALIF", "COBAState", "LIF", "LIFState",
+    "COBALIF", "COBAState", "LIF", "LIFState", "ScheduledSpikes", "ScheduledState",
 ]

@@ -1,59 +1,45 @@
 """The fSBI network: plasticity against closed forms, blow-up handling, batching, API checks."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxsnn
 from jaxsnn import connectivity as C
 from jaxsnn import fsbi
-from jaxsnn.fsbi.config import make_config
 from jaxsnn.fsbi.published import PUBLISHED_POLYNOMIAL_RULE
-from jaxsnn.fsbi.rules import PolynomialRule, pair_window
-from jaxsnn.fsbi.simulator import FSBIStructure, synapses_step, trace_decays, trace_names
+from jaxsnn.fsbi.rules import pair_window
+from jaxsnn.neurons import ScheduledSpikes
+from jaxsnn.plasticity import PolynomialPlasticity
 
 REFERENCE_RULE = PUBLISHED_POLYNOMIAL_RULE
 DT = 1e-4
 
 
-def one_synapse_structure(**overrides):
-    """E0 -> E1 is the only EE synapse; the other projections hold one synapse each."""
-    cfg = make_config("polynomial", n_exc=2, n_inh=1, n_ext=1, duration=1.0, record_start=0.0, n_monitored=1, **overrides)
-    conns = {
-        "ee": C.from_edges([0], [1], 2, 2), "ei": C.from_edges([0], [0], 2, 1),
-        "ie": C.from_edges([0], [0], 1, 2), "ii": C.from_edges([0], [0], 1, 1),
-        "ext_e": C.from_edges([0], [0], 1, 2), "ext_i": C.from_edges([0], [0], 1, 1),
-    }
-    return FSBIStructure(cfg, conns, {k: np.zeros(1, np.int32) for k in cfg.plastic})
-
-
-def run_pair_protocol(theta_ee, pre_steps, post_steps, n_steps, w0=1.0, **overrides):
-    """Drive synapses_step with E0 arrivals at ``pre_steps`` and E1 spikes at ``post_steps``;
-    return the EE weight after each step (the block kernel is held to this path by test_kernel.py)."""
-    structure = one_synapse_structure(**overrides)
-    theta = np.tile(REFERENCE_RULE, (1, 1))
-    theta[0, :6] = theta_ee
-    rule, _ = PolynomialRule.from_theta(jnp.asarray(theta))
-    decays = trace_decays(structure.config, rule)
-    weights = {k: jnp.full((1, 1), w0 if k == "ee" else 0.0, jnp.float32) for k in structure.config.plastic}
-    traces = {name: jnp.zeros((1, 2 if pop == "E" else 1)) for name, (pop, _) in trace_names(structure.config).items()}
-    pre = np.zeros((n_steps, 1, 2), np.float32)
-    post = np.zeros((n_steps, 1, 2), np.float32)
-    pre[sorted(pre_steps), 0, 0] = 1.0
-    post[sorted(post_steps), 0, 1] = 1.0
+def run_pair_protocol(theta_ee, pre_steps, post_steps, n_steps, w0=1.0, eta=0.01, w_max=20.0):
+    """One plastic synapse between two neurons spiking at ``pre_steps`` and ``post_steps`` (delay one step:
+    a spike arrives at the end of its own step, as an fSBI spike ``delay`` steps after emission), the
+    polynomial rule ``theta_ee`` on it, through the core engine; the weight after each step."""
+    tau_pre, tau_post, alpha, beta, gamma, kappa = theta_ee
+    rule = PolynomialPlasticity(tau_pre, tau_post, alpha, beta, gamma, kappa, eta=eta, w_max=w_max)
+    net = jaxsnn.Network(
+        dt=DT,
+        populations=(jaxsnn.Population("pre", 1, ScheduledSpikes.from_lists([sorted(pre_steps)])),
+                     jaxsnn.Population("post", 1, ScheduledSpikes.from_lists([sorted(post_steps)]))),
+        projections=(jaxsnn.Projection("ee", "pre", "post", C.from_edges([0], [0], 1, 1), w0, plasticity=rule),),
+    )
+    params = jaxsnn.broadcast_params(net.default_params(), 1)
+    structure = net.structure()
+    keys = jax.random.split(jax.random.key(0), 1)
 
     @jax.jit
-    def run(weights, traces, pre, post):
-        def body(carry, x):
-            weights, traces = carry
-            arrived = {"E": x[0], "I": jnp.zeros((1, 1))}
-            spikes = {"E": x[1], "I": jnp.zeros((1, 1))}
-            _, weights, traces = synapses_step(structure, structure.conns, rule, decays, weights, traces, None,
-                                               arrived, spikes, jnp.zeros((1, 1)), 4)
-            return (weights, traces), weights["ee"][0, 0]
-        return jax.lax.scan(body, (weights, traces), (pre, post))[1]
+    def run(state):
+        def body(s, _):
+            s, _ = jaxsnn.network_step(net, structure, params, s, keys)
+            return s, s.weights["ee"][0, 0]
+        return jax.lax.scan(body, state, None, length=n_steps)[1]
 
-    return np.asarray(run(weights, traces, jnp.asarray(pre), jnp.asarray(post)))
+    return np.asarray(run(net.init_state(params, 1)))
 
 
 @pytest.mark.parametrize("delta_steps", [-150, -30, -1, 1, 25, 200])

@@ -136,6 +136,11 @@ def population_rates(
     if with_stp:
         raise ValueError(f"population_rates does not model short-term plasticity yet; projections {with_stp} have stp set "
                          "(tune the network without it, or simulate it with jaxsnn.simulate)")
+    unsupported = [p.name for p in net.plastic] + [i.name for i in net.renewal_inputs] + (["guard"] if net.guard else [])
+    if unsupported:
+        raise ValueError(f"population_rates differentiates static networks with Bernoulli inputs; {unsupported} are "
+                         "plastic projections, renewal inputs or a blow-up guard (simulate such a network with "
+                         "jaxsnn.simulate, or tune it without them)")
     n_steps = steps_of("duration", duration, net.dt)
     n_warmup = steps_of("warmup", warmup, net.dt)
     if spike_fn is not None and not isinstance(spike_fn, (Surrogate, EscapeNoise)):

@@ -2,7 +2,8 @@
 
 The core: neuron models (:mod:`jaxsnn.neurons`), connectivity (:mod:`jaxsnn.connectivity`),
 networks (:class:`Network` of :class:`Population`, :class:`Projection`, :class:`PoissonInput`,
-:class:`CurrentInput`), and :func:`simulate` / :func:`integrate` to run them.
+:class:`CurrentInput`), and :func:`simulate` / :func:`integrate` to run them; plastic projections
+(:class:`PlasticityRule`) and streaming metrics of any network (:mod:`jaxsnn.metrics`).
 
 Tasks built on the core: :mod:`jaxsnn.fsbi` (plasticity-rule networks, metrics and plausibility of
 filter-SBI), :mod:`jaxsnn.nto1` and :mod:`jaxsnn.conntest` (connection inference from a neuron's
@@ -40,6 +41,8 @@ from .sources import BernoulliSources, RenewalSources
 from .neurons import AdEx, COBALIF, CVAIF, LIF, ConductanceIF, NeuronInput
 from .surrogate import Arctan, EscapeNoise, FastSigmoid, Sigmoid, Triangle
 from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
+from . import metrics
+from .metrics import FSBIMetrics, RunInfo, StreamingMetric
 
 __version__ = "0.1.0"
 

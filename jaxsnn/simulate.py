@@ -4,6 +4,10 @@ Time runs as a ``lax.scan`` of record periods, each a ``lax.scan`` of time steps
 into chunks of whole periods, each chunk one call of a compiled function whose outputs are moved to
 the host, so device memory does not grow with duration. Step keys derive from (member key, global
 step), so results do not depend on how the run is chunked.
+
+Besides spikes, counts and neuron state, a :class:`Record` can ask for the weights of plastic
+projections and for streaming metrics (:mod:`jaxsnn.metrics`: the fSBI metric set by population and
+projection names, or a user's own), computed on the device while the run goes on.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
 from ._validation import check_positive, steps_of
+from .metrics import RunInfo, StreamingMetric
 from .propagation import index_spikes, walk_spike_blocks
 from .network import Network, NetworkParams, NetworkState, batch_size_of, broadcast_params, network_step
 
@@ -33,7 +37,11 @@ class Record:
     spikes: population -> neuron indices (``None``: all) recorded as spike events (step, neuron id).
     counts: population -> neuron indices (``None``: all) whose spikes are counted per ``period``.
     state: population -> {state field name -> neuron indices}, sampled at the end of every ``period``.
-    period: bin width of counts and sampling interval of state (s), a whole number of steps.
+    weights: plastic projection -> synapse indices (in its connectivity's stored order; ``None``: all)
+        whose weights are sampled at the end of every ``period``.
+    metrics: a :class:`jaxsnn.metrics.StreamingMetric` (e.g. :class:`jaxsnn.metrics.FSBIMetrics`) or a
+        tuple of them, computed on the device during the run; their names must not clash.
+    period: bin width of counts and sampling interval of state and weights (s), a whole number of steps.
     max_rate: sizes the event buffers: a chunk holds up to ``max_rate * chunk duration`` spikes per
         recorded neuron on average (Hz). Spikes beyond it are counted as overflow and reported. Not
         used for spikes recorded as bit masks.
@@ -46,6 +54,8 @@ class Record:
     spikes: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
     counts: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
     state: Mapping[str, Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    weights: Mapping[str, Sequence[int] | None] = field(default_factory=dict)
+    metrics: StreamingMetric | tuple[StreamingMetric, ...] = ()
     period: float = 1e-3
     max_rate: float = 200.0
     spike_format: str = "auto"
@@ -82,6 +92,15 @@ class SimulationResult:
     counts: population -> ``[B, n_periods, n_recorded]`` int32 spike counts per period.
     state: population -> field -> ``[B, n_periods, n_indices]`` samples at the end of each period.
     final_state: the network state after the last step (to continue a run).
+    weights: plastic projection -> ``[B, n_periods, n_indices]`` float32 weights at the end of each period.
+    metrics: metric name -> ``[B]`` float64, NaN for members stopped by the blow-up guard.
+    alive: ``[B]`` bool, members the blow-up guard (:class:`jaxsnn.RateGuard`) has not stopped; None
+        for a network without a guard.
+    blowup_step: ``[B]`` int64, the step after which a member stopped (it stopped at time
+        ``blowup_step * dt``), -1 for one still running; None without a guard.
+
+    A run cut short because every member had stopped (``simulate(..., early_exit=True)``) has zero
+    counts and NaN state and weight samples for the periods it did not simulate.
     """
 
     dt: float
@@ -92,6 +111,10 @@ class SimulationResult:
     counts: dict[str, np.ndarray]
     state: dict[str, dict[str, np.ndarray]]
     final_state: NetworkState
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    alive: np.ndarray | None = None
+    blowup_step: np.ndarray | None = None
 
     def rates(self, population: str) -> np.ndarray:
         """``[B]`` mean firing rate (Hz) of the recorded neurons of ``population``."""
@@ -129,6 +152,42 @@ def _indices(net: Network, pop: str, idx: Sequence[int] | None) -> np.ndarray:
     if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
         raise ValueError(f"recorded indices of {pop!r} must be a 1-D list within [0, {n}); got {idx!r}")
     return idx.astype(np.int32)
+
+
+def _synapse_indices(net: Network, proj: str, idx: Sequence[int] | None) -> np.ndarray:
+    """Synapse indices of plastic projection ``proj`` whose weights are recorded."""
+    plastic = [p.name for p in net.plastic]
+    if proj not in plastic:
+        raise ValueError(f"Record weights: {proj!r} is not a plastic projection of the network; plastic "
+                         f"projections: {plastic}")
+    n = next(p for p in net.plastic if p.name == proj).connectivity.n_synapses
+    if idx is None:
+        return np.arange(n, dtype=np.int32)
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+        raise ValueError(f"recorded synapse indices of {proj!r} must be a 1-D integer list within [0, {n}); got {idx!r}")
+    return idx.astype(np.int32)
+
+
+def _metrics_of(record: Record, net: Network) -> tuple[StreamingMetric, ...]:
+    """The streaming metrics of ``record`` as a tuple, checked: each a StreamingMetric, hashable, names unique."""
+    metrics = record.metrics if isinstance(record.metrics, (tuple, list)) else (record.metrics,)
+    seen: dict[str, str] = {}
+    for m in metrics:
+        if not isinstance(m, StreamingMetric):
+            raise ValueError(f"Record metrics must be jaxsnn.metrics.StreamingMetric instances (e.g. FSBIMetrics); "
+                             f"got {type(m).__name__}")
+        try:
+            hash(m)
+        except TypeError:
+            raise ValueError(f"{type(m).__name__} must be hashable (a frozen dataclass with tuple fields): the "
+                             "compiled program is cached per recording") from None
+        for name in m.names(net):
+            if name in seen:
+                raise ValueError(f"metric {name!r} is reported by both {seen[name]} and {type(m).__name__}; "
+                                 "record each metric once")
+            seen[name] = type(m).__name__
+    return tuple(metrics)
 
 
 class EventBuffer(NamedTuple):
@@ -195,7 +254,8 @@ def _select(values: Array, idx: np.ndarray) -> Array:
 _RUNNERS: "weakref.WeakKeyDictionary[Network, dict]" = weakref.WeakKeyDictionary()
 
 
-def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict):
+def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict,
+                  metrics: tuple[StreamingMetric, ...], run: RunInfo | None):
     """The compiled chunk program for this network and recording layout, built once and reused."""
     layout = (
         period_steps,
@@ -203,22 +263,27 @@ def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int
         tuple((p, ix.tobytes()) for p, ix in indices["spikes"].items()),
         tuple((p, ix.tobytes()) for p, ix in indices["counts"].items()),
         tuple((p, tuple((f, ix.tobytes()) for f, ix in fields.items())) for p, fields in indices["state"].items()),
+        tuple((p, ix.tobytes()) for p, ix in indices["weights"].items()),
         tuple(sorted(capacity.items())),
+        metrics,
+        run,  # None without metrics: only metrics read it, and a continued plain run keeps its program
     )
     cache = _RUNNERS.setdefault(net, {})
     if layout not in cache:
-        cache[layout] = _make_chunk_runner(net, indices, period_steps, n_periods, capacity)
+        cache[layout] = _make_chunk_runner(net, indices, period_steps, n_periods, capacity, metrics, run)
     return cache[layout]
 
 
-def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict):
-    """A jitted function advancing a batch by ``n_periods`` record periods."""
+def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict,
+                       metrics: tuple[StreamingMetric, ...], run: RunInfo | None):
+    """A jitted function advancing a batch by ``n_periods`` record periods; the metric carries go in
+    and come out (one per metric of ``metrics``)."""
 
-    def run(structure, params, state, member_keys):
+    def run_chunk(structure, params, state, member_keys, carries):
         batch = member_keys.shape[0]
 
         def step_body(carry, _):
-            state, events, counts = carry
+            state, events, counts, carries = carry
             keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
             step = state.step
             state, spikes = network_step(net, structure, params, state, keys, member_keys)
@@ -226,18 +291,22 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             events = {
                 p: write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
             }
+            carries = tuple(m.update(c, step, spikes, state, run) for m, c in zip(metrics, carries))
             masks = {p: pack_spikes(_select(spikes[p], indices["spikes"][p])) for p in indices["spikes"] if p not in capacity}
-            return (state, events, counts), masks
+            return (state, events, counts, carries), masks
 
         def period_body(carry, _):
-            state, events = carry
+            state, events, carries = carry
             counts0 = {p: jnp.zeros((batch, len(ix)), jnp.int32) for p, ix in indices["counts"].items()}
-            (state, events, counts), masks = jax.lax.scan(step_body, (state, events, counts0), None, length=period_steps)
+            (state, events, counts, carries), masks = jax.lax.scan(
+                step_body, (state, events, counts0, carries), None, length=period_steps)
             samples = {
                 p: {f: getattr(state.neurons[p], f)[:, ix] for f, ix in fields.items()}
                 for p, fields in indices["state"].items()
             }
-            return (state, events), (counts, samples, masks)
+            weights = {p: _select(state.weights[p], ix) for p, ix in indices["weights"].items()}
+            carries = tuple(m.on_period(c, state, run) for m, c in zip(metrics, carries))
+            return (state, events, carries), (counts, samples, weights, masks)
 
         events0 = {
             p: EventBuffer(
@@ -248,10 +317,20 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             )
             for p in capacity
         }
-        (state, events), (counts, samples, masks) = jax.lax.scan(period_body, (state, events0), None, length=n_periods)
-        return state, events, counts, samples, masks
+        (state, events, carries), (counts, samples, weights, masks) = jax.lax.scan(
+            period_body, (state, events0, carries), None, length=n_periods)
+        return state, events, counts, samples, weights, masks, carries
 
-    return jax.jit(run)
+    return jax.jit(run_chunk)
+
+
+def _finalizer(net: Network, metrics: tuple[StreamingMetric, ...], run: RunInfo):
+    """The compiled finalization of ``metrics`` (one program per layout: op by op it takes seconds)."""
+    key = ("finalize", metrics, run)
+    cache = _RUNNERS.setdefault(net, {})
+    if key not in cache:
+        cache[key] = jax.jit(lambda carries: tuple(m.finalize(c, run) for m, c in zip(metrics, carries)))
+    return cache[key]
 
 
 def _chunk_periods(total_periods: int, max_periods: int) -> int:
@@ -286,6 +365,7 @@ def simulate(
     state: NetworkState | None = None,
     chunk_duration: float = 1.0,
     on_overflow: str = "warn",
+    early_exit: bool = False,
 ) -> SimulationResult:
     """Simulate a batch of networks for ``duration`` seconds.
 
@@ -302,6 +382,9 @@ def simulate(
         chunk_duration: longest stretch of time (s) run in one compiled call; outputs move to the host
             between chunks.
         on_overflow: ``"warn"``, ``"raise"`` or ``"ignore"`` when event buffers overflowed.
+        early_exit: for a network with a blow-up guard, skip the remaining chunks once every member
+            has stopped (their metrics are NaN whatever follows; see :class:`SimulationResult` for
+            what the skipped periods hold). The final state's clock is still advanced to the end.
     Returns:
         :class:`SimulationResult`.
     """
@@ -342,7 +425,14 @@ def simulate(
         "spikes": {p: _indices(net, p, ix) for p, ix in record.spikes.items()},
         "counts": {p: _indices(net, p, ix) for p, ix in record.counts.items()},
         "state": {p: {f: _indices(net, p, ix) for f, ix in fields.items()} for p, fields in record.state.items()},
+        "weights": {p: _synapse_indices(net, p, ix) for p, ix in record.weights.items()},
     }
+    for p, fields in indices["state"].items():
+        known = type(net.population(p).model.init(1))._fields
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            raise ValueError(f"Record state of {p!r}: no state field(s) {unknown}; its model has {list(known)}")
+    metrics = _metrics_of(record, net)
     chunk_time = chunk_periods * period_steps * net.dt
     chunk_steps = chunk_periods * period_steps
     capacity = {  # event buffers for recordings too large for bit masks
@@ -351,19 +441,35 @@ def simulate(
         if record.spike_format == "events"
         or (record.spike_format == "auto" and chunk_steps * b * 4 * ((len(ix) + 31) // 32) > BITMASK_LIMIT)
     }
-    runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity)
-
     member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(b))
     structure = net.structure()
     if state is None:
         state = net.init_state(params, b)
+    start_step = first_step = int(state.step)  # first_step: of the next chunk
+    run = RunInfo(net, start_step, n_steps, period_steps, b) if metrics else None
+    carries = tuple(m.init(state, run) for m in metrics)  # validates names, on the host, before tracing
+    runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run)
+
     spikes_parts = {p: [] for p in indices["spikes"]}
     overflow = {p: 0 for p in indices["spikes"]}
     counts_parts = {p: [] for p in indices["counts"]}
     state_parts = {p: {f: [] for f in fields} for p, fields in indices["state"].items()}
-    first_step = int(state.step)
-    for _ in range(total_periods // chunk_periods):
-        state, events, counts, samples, masks = runner(structure, params, state, member_keys)
+    weight_parts = {p: [] for p in indices["weights"]}
+    n_chunks = total_periods // chunk_periods
+    for done_chunks in range(n_chunks):
+        if early_exit and state.guard is not None and not bool(np.any(np.asarray(state.guard.alive))):
+            # every member has stopped: the remaining periods hold no spikes, and NaN samples
+            left = (n_chunks - done_chunks) * chunk_periods
+            for p, ix in indices["counts"].items():
+                counts_parts[p].append(np.zeros((b, left, len(ix)), np.int32))
+            for p, fields in indices["state"].items():
+                for f, ix in fields.items():
+                    state_parts[p][f].append(np.full((b, left, len(ix)), np.nan, np.float32))
+            for p, ix in indices["weights"].items():
+                weight_parts[p].append(np.full((b, left, len(ix)), np.nan, np.float32))
+            state = state._replace(step=jnp.int32(start_step + n_steps))
+            break
+        state, events, counts, samples, weights, masks, carries = runner(structure, params, state, member_keys, carries)
         for p, words in masks.items():
             words = np.asarray(words).reshape(chunk_steps, b, -1)
             step, member, neuron = unpack_spikes(words, len(indices["spikes"][p]))
@@ -380,10 +486,13 @@ def simulate(
         for p, fields in samples.items():
             for f, v in fields.items():
                 state_parts[p][f].append(np.moveaxis(np.asarray(v), 0, 1))
+        for p, v in weights.items():
+            weight_parts[p].append(np.moveaxis(np.asarray(v), 0, 1))
 
     spikes = {}
     for p, parts in spikes_parts.items():
-        member, step, neuron = (np.concatenate(x) for x in zip(*parts))
+        empty = np.zeros(0, np.int64)
+        member, step, neuron = (np.concatenate(x) for x in zip(*parts)) if parts else (empty, empty, empty)
         order = np.lexsort((neuron, step, member))
         # one dtype whichever buffer recorded them (bit masks unpack to int64, event buffers hold int32)
         spikes[p] = SpikeEvents(member[order].astype(np.int64), step[order].astype(np.int64),
@@ -394,6 +503,22 @@ def simulate(
             if on_overflow == "raise":
                 raise RuntimeError(msg)
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    alive = blowup_step = None
+    if state.guard is not None:
+        alive = np.asarray(state.guard.alive, bool)
+        blowup_step = np.asarray(state.guard.stop_step, np.int64)
+    values: dict[str, np.ndarray] = {}
+    if metrics:
+        for m, out in zip(metrics, _finalizer(net, metrics, run)(carries)):
+            names = m.names(net)
+            if set(out) != set(names):
+                raise ValueError(f"{type(m).__name__}.finalize returned {sorted(out)}; its names() are {list(names)}")
+            for name in names:  # in the metric's order (a jitted dict comes back sorted)
+                v = np.asarray(out[name], np.float64)
+                if v.shape != (b,):
+                    raise ValueError(f"{type(m).__name__}.finalize: metric {name!r} has shape {list(v.shape)}; "
+                                     f"it must be [{b}] (one value per member)")
+                values[name] = v if alive is None else np.where(alive, v, np.nan)
     return SimulationResult(
         dt=net.dt,
         duration=duration,
@@ -403,6 +528,10 @@ def simulate(
         counts={p: np.concatenate(v, axis=1) for p, v in counts_parts.items()},
         state={p: {f: np.concatenate(v, axis=1) for f, v in fields.items()} for p, fields in state_parts.items()},
         final_state=state,
+        weights={p: np.concatenate(v, axis=1) for p, v in weight_parts.items()},
+        metrics=values,
+        alive=alive,
+        blowup_step=blowup_step,
     )
 
 

@@ -5,15 +5,21 @@ pipeline of :data:`jaxsnn.sbi.CONFIGS`, default ``polynomial-small``), with a re
 ``summary.json`` in ``results/``. ``jaxsnn coba`` simulates the COBA benchmark network and writes its
 rates, a raster and a population-rate plot.
 
-``jaxsnn sweep`` simulates many fSBI rules into a resumable results store (``jaxsnn.sweep.run_sweep``),
-``jaxsnn simulate`` runs a few rules with recordings and plots, ``jaxsnn metrics`` recomputes metrics from
-saved recordings, ``jaxsnn export`` writes a store in the original release's ``.npy`` format.
+``jaxsnn sweep`` simulates many rules into a resumable results store (``jaxsnn.sweep.run_sweep``),
+``jaxsnn simulate`` runs a few fSBI rules with recordings and plots, ``jaxsnn metrics`` recomputes metrics
+from saved recordings, ``jaxsnn export`` writes a store in the original release's ``.npy`` format.
+
+The rule family (``--family``) is a built-in one (``polynomial``, ``mlp``) or ``MODULE:ATTRIBUTE`` of a
+:class:`jaxsnn.RuleFamily` defined in your own module (importable from the current directory); ``run
+--config`` likewise takes ``MODULE:ATTRIBUTE`` of a :class:`jaxsnn.sbi.PipelineConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +58,8 @@ def coba_job(out: Path, duration: float, seed: int) -> dict:
 EXAMPLES = """examples:
   jaxsnn run                       # the main job: the CPU-scale polynomial filter-SBI pipeline -> results/
   jaxsnn coba --duration 10        # the COBA benchmark network -> results/coba_*.{json,png}
-  jaxsnn sweep --task polynomial --n 64 --seed 0 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 10 --record-start 6
+  jaxsnn sweep --family polynomial --n 64 --seed 0 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 10 --record-start 6
+  jaxsnn sweep --family my_rules:TRIPLET --n 64 --out sweeps/mine   # a RuleFamily defined in ./my_rules.py
   jaxsnn simulate --n 2 --out results/simulate --n-exc 400 --n-inh 100 --duration 4 --record-start 2
   jaxsnn metrics results/simulate/rule-0.npz
   jaxsnn export sweeps/pi0 --out sweeps/pi0.npy
@@ -61,9 +68,14 @@ EXAMPLES = """examples:
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
     """The options that scale the fSBI network and protocol down for quick runs."""
+    from .family import BUILTIN_FAMILIES
+
     group = parser.add_argument_group("network and protocol (defaults: the full model of Confavreux et al. 2023)")
-    group.add_argument("--task", default="polynomial", choices=("polynomial", "mlp"),
-                       help="rule family: polynomial (θ has 25 entries) or mlp (23); default polynomial")
+    group.add_argument("--family", metavar="NAME|MODULE:ATTR",
+                       help="rule family: polynomial (θ has 25 entries), mlp (23), or MODULE:ATTRIBUTE of a "
+                            "jaxsnn.RuleFamily in your own module (importable from the current directory); "
+                            "default polynomial")
+    group.add_argument("--task", choices=tuple(BUILTIN_FAMILIES), help="a built-in rule family (older name of --family)")
     group.add_argument("--seed", type=int, default=0,
                        help="seed of the network connectivity and of the random input (default 0)")
     group.add_argument("--n-exc", type=int, metavar="NE", help="excitatory neurons (default 4096)")
@@ -74,9 +86,27 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
                             "the window must be at least 0.52 s long")
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    """FSBIConfig overrides from the network options, checked before anything is simulated."""
+def _import_spec(spec: str) -> str:
+    """Make ``MODULE:ATTRIBUTE`` specs resolve against the current directory, as ``python -m`` does
+    (the ``jaxsnn`` console script does not put it on ``sys.path``)."""
+    if ":" in spec and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+        importlib.invalidate_caches()
+    return spec
+
+
+def _family(args: argparse.Namespace):
+    """The rule family of ``--family`` / ``--task`` (default polynomial)."""
+    from .family import resolve_family
+
+    return resolve_family(_import_spec(args.family) if args.family is not None else None, getattr(args, "task", None))
+
+
+def _overrides(args: argparse.Namespace, family) -> dict:
+    """Simulator options from the network options, checked before anything is simulated: fSBI
+    :class:`~jaxsnn.fsbi.FSBIConfig` overrides; another family gets them only if its simulator takes them."""
     from .fsbi import make_config
+    from .fsbi.families import FSBIFamily
 
     overrides = {}
     for name in ("n_exc", "n_inh"):
@@ -91,7 +121,10 @@ def _overrides(args: argparse.Namespace) -> dict:
             overrides[name] = value
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0; got {args.seed}")
-    config = make_config(args.task, **overrides)
+    if not isinstance(family, FSBIFamily):
+        family.check_options(overrides)
+        return overrides
+    config = make_config(family.name, **overrides)
     if config.duration - config.record_start < 0.52:
         raise ValueError(f"the metric window --duration - --record-start = {config.duration - config.record_start:g} s "
                          "is too short; auto_cov needs at least 0.52 s")
@@ -115,14 +148,15 @@ def _read_theta(path: Path):
 def _sweep_parser(sub) -> None:
     p = sub.add_parser(
         "sweep", help="simulate many rules into a resumable results store",
-        description="Simulate N rules (prior samples or a θ file) on the fSBI network and write their metrics to a "
-                    "Parquet store in --out, chunk by chunk. Rerunning the same command resumes an interrupted "
-                    "sweep; open the store in Python with jaxsnn.sweep.load(DIR).",
+        description="Simulate N rules (prior samples or a θ file) of a rule family (default: the polynomial fSBI "
+                    "rules) and write their metrics to a Parquet store in --out, chunk by chunk. Rerunning the same "
+                    "command resumes an interrupted sweep; open the store in Python with jaxsnn.sweep.load(DIR).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--n", type=int, metavar="N", help="number of rules drawn from the prior of --task")
+    source.add_argument("--n", type=int, metavar="N", help="number of rules drawn from the prior of --family")
     source.add_argument("--theta", type=Path, metavar="FILE",
-                        help=".npy file of θ: a float array [N, 25] (polynomial) / [N, 23] (mlp), or release records")
+                        help=".npy file of θ: a float array [N, P] (P = 25 polynomial, 23 mlp, the family's θ size), "
+                             "or release records")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="store folder (created if needed)")
     _network_options(p)
     p.add_argument("--chunk-size", type=int, metavar="C",
@@ -133,10 +167,10 @@ def _sweep_parser(sub) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from .fsbi import is_plausible
     from .sweep import run_sweep
 
-    overrides = _overrides(args)
+    family = _family(args)
+    overrides = _overrides(args, family)
     if args.n is not None and args.n < 1:
         raise ValueError(f"--n must be >= 1; got {args.n}")
     if args.chunk_size is not None and args.chunk_size < 1:
@@ -145,10 +179,10 @@ def _sweep(args: argparse.Namespace) -> None:
         raise ValueError(f"--memory-budget must be > 0 GiB; got {args.memory_budget}")
     theta = _read_theta(args.theta) if args.theta is not None else None
     budget = args.memory_budget * 2**30 if args.memory_budget is not None else None
-    table = run_sweep(theta, out=args.out, task=args.task, n=args.n, seed=args.seed, chunk_size=args.chunk_size,
+    table = run_sweep(theta, out=args.out, family=family, n=args.n, seed=args.seed, chunk_size=args.chunk_size,
                       memory_budget=budget, progress=not args.quiet, **overrides)
     counts = table["status"].value_counts().to_dict()
-    plausible = int(is_plausible({c: table[c].to_numpy() for c in table.columns}).sum())
+    plausible = int(family.is_plausible({c: table[c].to_numpy() for c in table.columns}).sum())
     print(f"{len(table)} rules in {args.out}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "blown_up", "overflow"))
           + f"; {plausible} plausible")
 
@@ -175,10 +209,15 @@ MAX_SIMULATE_RULES = 16
 def _simulate(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from .fsbi import is_plausible, sample_prior, save_recording, simulate
+    from .fsbi import is_plausible, save_recording, simulate
+    from .fsbi.families import FSBIFamily
     from .plots import raster, rate_trace, weight_traces
 
-    overrides = _overrides(args)
+    family = _family(args)
+    if not isinstance(family, FSBIFamily):
+        raise ValueError(f"simulate records the fSBI network; family {family.name!r} is not an fSBI family "
+                         "(use `jaxsnn sweep --family ...` for it)")
+    overrides = _overrides(args, family)
     if args.theta is not None:
         theta = _read_theta(args.theta)
         if args.rows is not None:
@@ -192,11 +231,12 @@ def _simulate(args: argparse.Namespace) -> None:
         n = 1 if args.n is None else args.n
         if not 1 <= n <= MAX_SIMULATE_RULES:
             raise ValueError(f"--n must be between 1 and {MAX_SIMULATE_RULES} for simulate (use `jaxsnn sweep` for more); got {n}")
-        theta = sample_prior(args.task, n, args.seed)
+        theta = family.sample_prior(n, args.seed)
     if len(theta) > MAX_SIMULATE_RULES:
         raise ValueError(f"simulate takes at most {MAX_SIMULATE_RULES} rules (use `jaxsnn sweep`); got {len(theta)}")
-    print(f"jaxsnn: simulating {len(theta)} {args.task} rule(s) ...", flush=True)
-    result = simulate(theta, task=args.task, seed=args.seed, record_spikes=True, **overrides)
+    family.check_theta(theta)
+    print(f"jaxsnn: simulating {len(theta)} {family.name} rule(s) ...", flush=True)
+    result = simulate(theta, task=family.name, seed=args.seed, record_spikes=True, **overrides)
     cfg = result.config
     args.out.mkdir(parents=True, exist_ok=True)
     plausible = is_plausible(result.metrics)
@@ -205,12 +245,12 @@ def _simulate(args: argparse.Namespace) -> None:
         spikes = {p: result.spikes[p][r] for p in ("E", "I")}
         weights = {name: (times, values[r]) for name, (times, values) in result.weights.items()}
         metrics = {name: float(values[r]) for name, values in result.metrics.items()}
-        meta = {"task": args.task, "seed": args.seed, "rule": r, "theta": theta[r], "r_ext_hz": float(theta[r, -1]),
+        meta = {"task": family.name, "seed": args.seed, "rule": r, "theta": theta[r], "r_ext_hz": float(theta[r, -1]),
                 "t_start": cfg.record_start, "t_stop": cfg.duration, "n_e": cfg.recorded_e, "n_i": cfg.recorded_i,
                 "w_max": cfg.w_max, "blowup_time": float(result.blowup_time[r]), "overflow": int(result.overflow[r]),
                 "metrics": metrics}
         save_recording(args.out / f"rule-{r}.npz", *spikes["E"], *spikes["I"], weights, meta)
-        title = f"rule {r} ({args.task}, r_ext = {theta[r, -1]:.2f} Hz)"
+        title = f"rule {r} ({family.name}, r_ext = {theta[r, -1]:.2f} Hz)"
         raster(args.out / f"rule-{r}_raster.png", spikes, t_max=min(cfg.duration, cfg.record_start + 2.0), title=title)
         rate_trace(args.out / f"rule-{r}_rates.png",
                    {"E": (spikes["E"][0], cfg.recorded_e), "I": (spikes["I"][0], cfg.recorded_i)}, cfg.duration,
@@ -272,6 +312,8 @@ def _metrics(args: argparse.Namespace) -> None:
 
 
 def _export_parser(sub) -> None:
+    from .family import BUILTIN_FAMILIES
+
     p = sub.add_parser(
         "export", help="write a sweep store in the original release's .npy format",
         description="Write the rules of a sweep store as numpy structured records with the exact dtype of the "
@@ -279,22 +321,48 @@ def _export_parser(sub) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("store", type=Path, metavar="DIR", help="sweep store folder")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npy", help="output file")
-    p.add_argument("--task", choices=("polynomial", "mlp"), help="rule family (default: the store's)")
+    p.add_argument("--family", metavar="NAME", help="fSBI rule family, polynomial or mlp (default: the store's)")
+    p.add_argument("--task", choices=tuple(BUILTIN_FAMILIES), help="the same (older name of --family)")
     p.add_argument("--plausible", action="store_true", help="only rules that pass every plausibility group")
 
 
 def _export(args: argparse.Namespace) -> None:
+    from .family import BUILTIN_FAMILIES
     from .sweep import load, read_manifest, save_release, to_release
 
     manifest = read_manifest(args.store)
     if manifest is None:
         raise ValueError(f"{args.store} is not a sweep store (no manifest.json)")
-    task = args.task or manifest["simulator"].get("task")
+    simulator = manifest["simulator"]
+    task = args.family or args.task or simulator.get("family") or simulator.get("task")
     if task is None:
-        raise ValueError(f"the store {args.store} does not name its task; give --task")
+        raise ValueError(f"the store {args.store} does not name its rule family; give --family")
+    if task not in BUILTIN_FAMILIES:
+        raise ValueError(f"the store {args.store} holds rules of family {task!r}; the release format exists only for "
+                         f"the fSBI families {list(BUILTIN_FAMILIES)} (read the store with jaxsnn.sweep.load)")
     records = to_release(load(args.store, plausible=args.plausible), task)
     path = save_release(args.out, records)
     print(f"wrote {len(records)} {task} records to {path}")
+
+
+def _pipeline_config(name: str, builtin: dict):
+    """A built-in pipeline by name, or the ``PipelineConfig`` at ``MODULE:ATTRIBUTE``."""
+    from .sbi import PipelineConfig
+
+    if name in builtin:
+        return builtin[name]
+    if ":" not in name:
+        raise ValueError(f"--config must be one of {sorted(builtin)} or MODULE:ATTRIBUTE of a PipelineConfig; got {name!r}")
+    module_name, _, attribute = _import_spec(name).partition(":")
+    try:
+        value = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"--config {name!r}: cannot import {attribute!r} from {module_name!r} ({error})") from None
+    if not isinstance(value, PipelineConfig):
+        raise ValueError(f"--config {name!r} is a {type(value).__name__}, not a jaxsnn.sbi.PipelineConfig")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the main job: the scaled-down filter-SBI pipeline (results in results/)")
     run.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
     run.add_argument("--config", default="polynomial-small",
-                     help="a built-in pipeline: polynomial-small (default, CPU), mlp-small, polynomial-full, mlp-full (GPU)")
+                     help="a built-in pipeline: polynomial-small (default, CPU), mlp-small, polynomial-full, mlp-full "
+                          "(GPU); or MODULE:ATTRIBUTE of a jaxsnn.sbi.PipelineConfig in your own module")
     coba = sub.add_parser("coba", help="simulate the COBA benchmark network (results in results/)")
     coba.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
     coba.add_argument("--duration", type=float, default=10.0, help="simulated time in seconds (default: 10)")
@@ -317,9 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from .sbi import CONFIGS, run_and_report
 
-        if args.config not in CONFIGS:
-            run.error(f"--config must be one of {sorted(CONFIGS)}; got {args.config!r}")
-        run_and_report(CONFIGS[args.config], args.out)
+        try:
+            config = _pipeline_config(args.config, CONFIGS)
+        except ValueError as error:
+            run.error(str(error))
+        run_and_report(config, args.out)
         return 0
     if args.command == "coba":
         if args.duration <= 0:

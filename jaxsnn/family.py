@@ -355,7 +355,7 @@ def resolve_family(family: RuleFamily | str | None, task: str | None = None) -> 
     if family is None:
         return get_family("polynomial" if task is None else task, what="task")
     resolved = get_family(family)
-    if task is not None and get_family(task, what="task") != resolved:
+    if task is not None and task != resolved.name and get_family(task, what="task") != resolved:
         raise ValueError(f"task={task!r} and family={resolved.name!r} name different rule families; give only family")
     return resolved
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .._validation import check_choice, check_int, check_positive, check_probability, steps_of
+from ..family import BUILTIN_FAMILIES, get_family
 
-TASKS = ("polynomial", "mlp")
+TASKS = tuple(BUILTIN_FAMILIES)
+"""Names of the built-in rule families (:mod:`jaxsnn.fsbi.families`)."""
 
 #: Version of the simulated model: raised whenever the same θ, seed and configuration would give
 #: other results (sweep stores record it, and a store of another model version is not resumed).
@@ -32,7 +34,7 @@ class FSBIConfig:
     Plasticity: ``eta`` (polynomial learning rate), ``w_max`` (upper weight bound), MLP trace time
     constants ``mlp_traces``: "reference" (the released runs' 1 s), "configured" (the original's binary
     with the configured values: vtrace and cexc 0.01 s, cinh 0.1 s) or "intended" (0.1, 0.01, 0.1 s).
-    Blow-up guard: ``blowup_rate`` (Hz; None: 100 polynomial, 50 MLP) and ``blowup_tau`` (s).
+    Blow-up guard: ``blowup_rate`` (Hz; None: the family's, 100 polynomial, 50 MLP) and ``blowup_tau`` (s).
     Recording: first ``n_rec_e`` E and ``n_rec_i`` I neurons (capped at the population sizes);
     ``n_monitored`` weights per plastic projection, equally spaced in its synapse list, sampled every
     ``weight_sample_period`` (s); ``record_spikes`` also returns spike times of the recorded neurons,
@@ -79,7 +81,7 @@ class FSBIConfig:
     connectivity: str = "renewal"
 
     def __post_init__(self):
-        check_choice("task", self.task, TASKS)
+        check_choice("task", self.task, TASKS)  # the rule family (its name); it supplies plastic, theta_size, blowup_limit
         check_choice("mlp_traces", self.mlp_traces, ("reference", "configured", "intended"))
         check_choice("synapse_kernel", self.synapse_kernel, ("auto", "xla", "cpu"))
         check_choice("connectivity", self.connectivity, ("renewal", "bernoulli"))
@@ -115,11 +117,16 @@ class FSBIConfig:
         return steps_of("delay", self.delay, self.dt)
 
     @property
+    def family(self):
+        """The :class:`jaxsnn.fsbi.families.FSBIFamily` named by ``task``."""
+        return get_family(self.task, what="task")
+
+    @property
     def blowup_limit(self) -> float:
-        """The blow-up rate limit (Hz): the given one, else 100 (polynomial) or 50 (MLP)."""
+        """The blow-up rate limit (Hz): the given one, else the family's (100 polynomial, 50 MLP)."""
         if self.blowup_rate is not None:
             return self.blowup_rate
-        return 100.0 if self.task == "polynomial" else 50.0
+        return self.family.blowup_rate
 
     @property
     def recorded_e(self) -> int:
@@ -131,11 +138,13 @@ class FSBIConfig:
 
     @property
     def plastic(self) -> tuple[str, ...]:
-        return ("ee", "ei", "ie", "ii") if self.task == "polynomial" else ("ee", "ie")
+        """The family's plastic projections (polynomial: ee, ei, ie, ii; MLP: ee, ie)."""
+        return self.family.plastic
 
     @property
     def theta_size(self) -> int:
-        return 25 if self.task == "polynomial" else 23
+        """P, the family's θ size (polynomial 25, MLP 23)."""
+        return self.family.theta_size
 
 
 def make_config(task: str = "polynomial", **overrides: Any) -> FSBIConfig:

@@ -46,7 +46,8 @@ class FSBIFamily(RuleFamily):
         super().__post_init__()
         unknown = [p for p in self.plastic if p not in PROJECTIONS]
         if not self.plastic or unknown:
-            raise ValueError(f"family {self.name!r}: plastic must name projections among {list(PROJECTIONS)}; got {self.plastic!r}")
+            raise ValueError(f"family {self.name!r}: plastic must name projections among {list(PROJECTIONS)}; "
+                             f"got {self.plastic!r}")
         missing = [m for m in self.release_metric_names if m not in self.metric_names]
         if missing:
             raise ValueError(f"family {self.name!r}: release metrics {missing} are not among its metric_names")

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_positive
+from ..family import get_family
 
 METRIC_NAMES: tuple[str, ...] = (
     "rate",
@@ -100,13 +101,9 @@ MLP_DRIFT_METRIC_NAMES: tuple[str, ...] = ("w_drift_ee", "w_drift_ie")
 
 
 def run_metric_names(task: str) -> tuple[str, ...]:
-    """Every metric a ``task`` run reports (``jaxsnn.fsbi.simulate``, sweep stores): the release's
-    metrics, then the signed weight drifts."""
-    if task == "polynomial":
-        return METRIC_NAMES + DRIFT_METRIC_NAMES
-    if task == "mlp":
-        return MLP_METRIC_NAMES + MLP_DRIFT_METRIC_NAMES
-    raise ValueError(f"task must be 'polynomial' or 'mlp'; got {task!r}")
+    """Every metric a run of rule family ``task`` reports (``jaxsnn.fsbi.simulate``, sweep stores): the
+    release's metrics, then the signed weight drifts (:attr:`jaxsnn.RuleFamily.metric_names`)."""
+    return get_family(task, what="task").metric_names
 
 FANO_BIN = 0.1  # s
 AUTOCOV_BIN = 0.01  # s

@@ -2,6 +2,7 @@
 
 Polynomial θ (25): per projection EE, EI, IE, II the six numbers (τ_pre, τ_post, α, β, γ, κ), then r_ext.
 MLP θ (23): η_EE, η_IE, the 20 last-layer weights, then r_ext.
+Both layouts and boxes are defined once, in :mod:`jaxsnn.fsbi.families`; the functions here read them.
 """
 
 from __future__ import annotations
@@ -12,40 +13,30 @@ import math
 import numpy as np
 
 from .._validation import check_choice, check_int
+from ..family import get_family
 
-_POLY_PROJECTION_LOW = [0.01, 0.01, -2.0, -2.0, -2.0, -2.0]
-_POLY_PROJECTION_HIGH = [0.1, 0.1, 2.0, 2.0, 2.0, 2.0]
 R_EXT_BOUNDS = (5.0, 15.0)
+"""Prior interval of r_ext (Hz), the last θ entry of both families."""
 
 
 def prior_bounds(task: str = "polynomial") -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the prior box, each ``[P]`` float64 (P = 25 polynomial, 23 MLP);
-    τ in s, r_ext (last entry) in Hz."""
-    check_choice("task", task, ("polynomial", "mlp"))
-    if task == "polynomial":
-        low = _POLY_PROJECTION_LOW * 4 + [R_EXT_BOUNDS[0]]
-        high = _POLY_PROJECTION_HIGH * 4 + [R_EXT_BOUNDS[1]]
-    else:
-        low = [0.0, 0.0] + [-1.0] * 20 + [R_EXT_BOUNDS[0]]
-        high = [1.0, 1.0] + [1.0] * 20 + [R_EXT_BOUNDS[1]]
-    return np.asarray(low, np.float64), np.asarray(high, np.float64)
+    """Lower and upper bounds of the prior box of rule family ``task`` (a name, ``"module:attribute"``
+    spec or :class:`jaxsnn.RuleFamily`), each ``[P]`` float64 (P = 25 polynomial, 23 MLP); τ in s,
+    r_ext (last entry) in Hz. The box is the family's (:attr:`jaxsnn.RuleFamily.parameters`)."""
+    family = get_family(task, what="task")
+    return family.low, family.high
 
 
 def sample_prior(task: str, n: int, seed: int) -> np.ndarray:
-    """``n`` draws from the uniform prior box of ``task``, ``[n, P]`` float64, deterministic in ``seed``."""
+    """``n`` draws from the uniform prior box of ``task``, ``[n, P]`` float64, deterministic in ``seed``
+    (:meth:`jaxsnn.RuleFamily.sample_prior`)."""
     check_int("n", n, minimum=1)
-    low, high = prior_bounds(task)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5B1]))
-    return low + (high - low) * rng.random((n, low.size))
+    return get_family(task, what="task").sample_prior(n, seed)
 
 
 def in_prior(theta: np.ndarray, task: str = "polynomial") -> np.ndarray:
     """``[N]`` bool: which rows of θ ``[N, P]`` lie inside the prior box (bounds inclusive)."""
-    low, high = prior_bounds(task)
-    theta = np.atleast_2d(np.asarray(theta, np.float64))
-    if theta.shape[1] != low.size:
-        raise ValueError(f"theta for task {task!r} must have {low.size} columns; got {theta.shape[1]}")
-    return np.all((theta >= low) & (theta <= high), axis=1)
+    return get_family(task, what="task").in_prior(np.atleast_2d(np.asarray(theta, np.float64)))
 
 
 PRINTINGS = ("bytes", "torch", "numpy")

@@ -13,6 +13,7 @@ models, the prior and the plausibility test, and shrinks what costs time: see it
 
 from __future__ import annotations
 
+from ..fsbi.families import MLP, POLYNOMIAL
 from .npe import FlowConfig
 from .rounds import PipelineConfig, Round
 from .training import TrainConfig
@@ -23,7 +24,7 @@ ASYNC_IRREGULAR = {"cv_isi": (0.7, 1.5), "spatial_Fano": (0.5, 2.5)}
 
 POLYNOMIAL_FULL = PipelineConfig(
     name="polynomial-full",
-    task="polynomial",
+    family=POLYNOMIAL,
     rounds=(Round("π0", 10_000), Round("π1", 5_000, RATE), Round("π2", 10_000, WEIGHTS),
             Round("π3", 50_200, ASYNC_IRREGULAR)),
     n_members=10,
@@ -32,7 +33,7 @@ POLYNOMIAL_FULL = PipelineConfig(
 
 MLP_FULL = PipelineConfig(
     name="mlp-full",
-    task="mlp",
+    family=MLP,
     rounds=(Round("π0", 11_000), Round("π1", 11_000, RATE), Round("π2", 18_000, WEIGHTS),
             Round("π3", 15_500, ASYNC_IRREGULAR)),
     n_members=10,
@@ -94,7 +95,7 @@ projection uncorrelated. A flow fitted to the filtered simulations alone puts it
 
 POLYNOMIAL_SMALL = PipelineConfig(
     name="polynomial-small",
-    task="polynomial",
+    family=POLYNOMIAL,
     rounds=SMALL_ROUNDS,
     network=SMALL_NETWORK,
     flow=SMALL_FLOW,
@@ -122,7 +123,7 @@ and the rounds condition on the weight metrics that fail and on cv_isi (17 %).""
 
 MLP_SMALL = PipelineConfig(
     name="mlp-small",
-    task="mlp",
+    family=MLP,
     rounds=MLP_SMALL_ROUNDS,
     network={k: v for k, v in SMALL_NETWORK.items() if k != "eta"},
     flow=SMALL_FLOW,

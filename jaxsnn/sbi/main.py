@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import fsbi
 from .configs import POLYNOMIAL_SMALL
 from .report import best_rule, write_report
 from .rounds import PipelineConfig, format_table, run_pipeline
@@ -25,17 +24,16 @@ def run_and_report(config: PipelineConfig, out: str | Path = "results", *, progr
     out.mkdir(parents=True, exist_ok=True)
     results = run_pipeline(config, out / "pipeline", progress=progress)
     table = format_table(results)
-    best = best_rule(results, config.include_std_cv)
+    best = best_rule(results, config.include_std_cv, config.family)
     spikes = None
-    if best is not None and config.task == "polynomial":
-        if progress:
-            print(f"[{config.name}] simulating the best rule again, recording spikes, for the raster", flush=True)
-        res = fsbi.simulate(best[0], task=config.task, seed=config.seed, record_spikes=True, **dict(config.network))
-        spikes = {p: res.spikes[p][0] for p in ("E", "I")}
+    if best is not None:  # the family decides whether it records a raster (polynomial: yes)
+        spikes = config.family.raster_spikes(best[0], config.seed, **dict(config.network))
+        if progress and spikes is not None:
+            print(f"[{config.name}] simulated the best rule again, recording spikes, for the raster", flush=True)
     wall = time.perf_counter() - t0
     report = write_report(out, results, config_name=config.name, network=dict(config.network), raster_spikes=spikes,
                           best=best, wall_s=wall, table=table, include_std_cv=config.include_std_cv,
-                          rounds=config.rounds, task=config.task)
+                          rounds=config.rounds, family=config.family)
     summary = {"rounds": [r.summary() for r in results], "wall_s": round(time.perf_counter() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if progress:

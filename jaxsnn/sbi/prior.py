@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from .. import fsbi
-from .._validation import check_choice, check_int
+from .._validation import check_int
+from ..family import get_family
 
 
 @dataclass(frozen=True)
@@ -81,23 +81,15 @@ def box_prior(low, high, names: tuple[str, ...] | None = None) -> BoxPrior:
 
 
 def theta_names(task: str) -> tuple[str, ...]:
-    """Labels of the fSBI θ entries (without r_ext), in the order of :func:`jaxsnn.fsbi.prior_bounds`."""
-    check_choice("task", task, ("polynomial", "mlp"))
-    if task == "polynomial":
-        return tuple(f"{p}_{q}" for p in ("EE", "EI", "IE", "II")
-                     for q in ("tau_pre", "tau_post", "alpha", "beta", "gamma", "kappa"))
-    layers = [f"W{side}_{proj}{k}" for proj in ("EE", "IE") for side in ("pre", "post") for k in range(5)]
-    # the order of θ is W_pre,EE, W_post,EE, W_pre,IE, W_post,IE
-    return ("eta_EE", "eta_IE") + tuple(layers)
+    """Labels of the inferred θ entries of rule family ``task`` (fSBI: without r_ext), in θ's order
+    (:attr:`jaxsnn.RuleFamily.parameters`)."""
+    return get_family(task, what="task").prior(nuisance=False).names
 
 
 def fsbi_prior(task: str = "polynomial", *, with_r_ext: bool = False) -> BoxPrior:
-    """The fSBI prior box of ``task`` (§7): polynomial 24-D (25 with r_ext), MLP 22-D (23 with r_ext)."""
-    low, high = fsbi.prior_bounds(task)
-    names = theta_names(task)
-    if with_r_ext:
-        return BoxPrior(low, high, names + ("r_ext",))
-    return BoxPrior(low[:-1], high[:-1], names)
+    """The prior box of rule family ``task`` (§7): polynomial 24-D (25 with r_ext), MLP 22-D (23 with
+    r_ext); :meth:`jaxsnn.RuleFamily.prior` with or without its nuisance parameters."""
+    return get_family(task, what="task").prior(nuisance=with_r_ext)
 
 
 def polynomial_prior(*, with_r_ext: bool = False) -> BoxPrior:

@@ -1,6 +1,7 @@
 """Figures and the Markdown report of a rounds pipeline: the per-round pass fractions (the
 original's accumulation figure), a corner plot of the accepted rules, pair windows of plausible rules
-and a raster of the best one."""
+and a raster of the best one. What the corner plots group, and whether pair windows and a raster are
+drawn, is the rule family's (:meth:`jaxsnn.RuleFamily.corner_groups`, ``pair_windows``, ``raster_spikes``)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import fsbi
+from ..family import RuleFamily, get_family, resolve_family
 from ..plots import plt, raster  # jaxsnn.plots selects the non-interactive backend
 from .prior import BoxPrior
-from .rounds import Round, RoundResult, accepted, metric_table, theta_columns
+from .rounds import Round, RoundResult, _skip, accepted, metric_table, theta_columns
 
 
 def plot_fractions(path: str | Path, results: list[RoundResult]) -> Path:
     """Pass fraction of every plausibility group and of all of them, per round."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     rounds = np.arange(len(results))
-    for group in list(fsbi.PLAUSIBILITY_GROUPS) + ["plausible"]:
+    for group in [g for g in results[0].fractions if g != "plausible"] + ["plausible"]:
         ax.plot(rounds, [r.fractions[group] for r in results], "o-", lw=2.5 if group == "plausible" else 1.2,
                 label=group.replace("_", " "))
     ax.set_xticks(rounds, [r.name for r in results])
@@ -58,14 +59,18 @@ def plot_corner(path: str | Path, theta: np.ndarray, prior: BoxPrior, columns: l
     return _save(fig, path)
 
 
-def plot_pair_windows(path: str | Path, theta: np.ndarray, *, labels: list[str]) -> Path:
-    """Pair windows Δw/η(Δt) of the four projections for each polynomial rule θ ``[N, 25]``."""
-    dt_pairs = np.linspace(-0.1, 0.1, 401)
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharex=True)
-    for row, label in zip(theta, labels):
-        for ax, p, name in zip(axes, range(4), fsbi.PROJECTIONS):
-            ax.plot(dt_pairs * 1e3, fsbi.pair_window(row[6 * p: 6 * p + 6], dt_pairs), lw=1, label=label)
-            ax.set_title(name.upper())
+def plot_pair_windows(path: str | Path, windows: list[dict[str, tuple[np.ndarray, np.ndarray]]], *,
+                      labels: list[str]) -> Path:
+    """Pair windows Δw/η(Δt) of each rule, one panel per projection: ``windows`` holds per rule the
+    family's :meth:`~jaxsnn.RuleFamily.pair_windows` (projection -> (Δt [K] s, Δw/η [K]))."""
+    names = list(windows[0])
+    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3), sharex=True, squeeze=False)
+    axes = axes[0]
+    for curves, label in zip(windows, labels):
+        for ax, name in zip(axes, names):
+            dt_pairs, dw = curves[name]
+            ax.plot(np.asarray(dt_pairs) * 1e3, dw, lw=1, label=label)
+            ax.set_title(name)
     for ax in axes:
         ax.axhline(0, color="0.6", lw=0.5)
         ax.axvline(0, color="0.6", lw=0.5)
@@ -75,15 +80,19 @@ def plot_pair_windows(path: str | Path, theta: np.ndarray, *, labels: list[str])
     return _save(fig, path)
 
 
-def best_rule(results: list[RoundResult], include_std_cv: bool = True) -> tuple[np.ndarray, dict[str, float]] | None:
-    """The most stable plausible rule of all rounds (lowest w_blow + w_creep) and its metrics, or the
-    rule passing most groups if none is plausible (None if every run blew up)."""
+def best_rule(results: list[RoundResult], include_std_cv: bool = True,
+              family: RuleFamily | str = "polynomial") -> tuple[np.ndarray, dict[str, float]] | None:
+    """The rule of all rounds passing most plausibility groups, among those the one with the lowest
+    :meth:`~jaxsnn.RuleFamily.best_score` (fSBI: the most stable, lowest w_blow + w_creep), and its
+    metrics (None if every run blew up)."""
+    family = get_family(family)
     best, best_key = None, None
     for res in results:
-        metrics = metric_table(res.table)
+        metrics = metric_table(res.table, family)
         theta = theta_columns(res.table)
-        n_groups = sum(fsbi.group_pass(metrics, g, include_std_cv).astype(int) for g in fsbi.PLAUSIBILITY_GROUPS)
-        score = metrics["w_blow"] + metrics["w_creep"]
+        n_groups = sum((family.group_pass(metrics, g, skip=_skip(include_std_cv)).astype(int) for g in family.plausibility),
+                       np.zeros(len(theta), int))
+        score = family.best_score(metrics)
         for i in np.flatnonzero(np.isfinite(score)):
             key = (-int(n_groups[i]), float(score[i]))
             if best_key is None or key < best_key:
@@ -91,55 +100,51 @@ def best_rule(results: list[RoundResult], include_std_cv: bool = True) -> tuple[
     return best
 
 
-def corner_groups(task: str) -> dict[str, list[int]]:
-    """θ columns shown together in one corner plot: per projection (τ_pre, τ_post, α, β, γ, κ) for
-    polynomial rules; learning rates, then each (projection, side) last layer for MLP rules."""
-    if task == "polynomial":
-        return {f"projection {name.upper()}": list(range(6 * p, 6 * p + 6)) for p, name in enumerate(fsbi.PROJECTIONS)}
-    groups = {"learning rates": [0, 1]}
-    for k, label in enumerate(("EE pre", "EE post", "IE pre", "IE post")):
-        groups[f"last layer {label}"] = list(range(2 + 5 * k, 7 + 5 * k))
-    return groups
+def corner_groups(task: RuleFamily | str) -> dict[str, list[int]]:
+    """θ columns shown together in one corner plot, by title (:meth:`jaxsnn.RuleFamily.corner_groups`):
+    polynomial: per projection (τ_pre, τ_post, α, β, γ, κ); MLP: learning rates, then each
+    (projection, side) last layer."""
+    return get_family(task, what="task").corner_groups()
 
 
 def write_report(out: Path, results: list[RoundResult], *, config_name: str, network: dict[str, Any],
                  raster_spikes: dict[str, tuple[np.ndarray, np.ndarray]] | None, best: Any, wall_s: float,
                  table: str, include_std_cv: bool = True, rounds: Sequence[Round] = (),
-                 task: str = "polynomial") -> Path:
+                 task: str | None = None, family: RuleFamily | str | None = None) -> Path:
     """Write the figures and ``report.md`` into ``out``; ``rounds`` (the pipeline's declarations) adds
-    a section saying what each round conditioned on and which of its simulations it kept. ``task``
-    ("polynomial" or "mlp") picks the corner-plot groups of θ; pair windows are drawn for polynomial
-    rules only."""
-    from .prior import fsbi_prior
-
-    prior = fsbi_prior(task)
+    a section saying what each round conditioned on and which of its simulations it kept. ``family``
+    (or its older name ``task``; default "polynomial") picks the corner-plot groups of θ and draws pair
+    windows of plausible rules where it has them (polynomial)."""
+    family = resolve_family(family, task)
+    prior = family.prior()
+    out = Path(out)
     plot_fractions(out / "fractions.png", results)
     thetas, plaus = [], []
     for res in results:
-        metrics = metric_table(res.table)
+        metrics = metric_table(res.table, family)
         thetas.append(theta_columns(res.table))
-        plaus.append(fsbi.is_plausible(metrics, include_std_cv=include_std_cv))
+        plaus.append(family.is_plausible(metrics, skip=_skip(include_std_cv)))
     theta_all, plaus_all = np.concatenate(thetas), np.concatenate(plaus)
     accepted_rules = theta_all[plaus_all] if plaus_all.sum() >= 2 else theta_all[np.concatenate(
         [(r.table["status"] == "done").to_numpy() for r in results])]
     which = "plausible" if plaus_all.sum() >= 2 else "non-blown-up"
     figures = ["fractions.png"]
-    for name, columns in corner_groups(task).items():
+    for name, columns in family.corner_groups().items():
         fname = "corner_" + name.lower().replace("projection ", "").replace(" ", "_") + ".png"
-        plot_corner(out / fname, accepted_rules[:, :prior.dim], prior, columns,
+        plot_corner(out / fname, accepted_rules, prior, columns,
                     title=f"{which} rules ({len(accepted_rules)}), {name}")
         figures.append(fname)
     lines = [f"# fSBI pipeline `{config_name}`", "",
              f"Wall time: {wall_s:.0f} s. Network: `{network}`.", "",
              "## Fraction of simulated rules passing each plausibility group, per round", "", table, "",
              "![pass fractions](fractions.png)", ""]
-    lines += _round_lines(rounds, results, include_std_cv)
+    lines += _round_lines(rounds, results, include_std_cv, family)
     lines += [f"## Corner plots of the {which} rules of all rounds ({len(accepted_rules)})", ""]
     lines += [f"![{f}]({f})" for f in figures[1:]]
-    if plaus_all.any() and task == "polynomial":
-        shown = theta_all[plaus_all][:5]
-        plot_pair_windows(out / "pair_windows.png", shown, labels=[f"rule {i}" for i in range(len(shown))])
-        lines += ["", f"## Pair windows of {len(shown)} plausible rules", "", "![pair windows](pair_windows.png)"]
+    windows = [family.pair_windows(row) for row in theta_all[plaus_all][:5]]
+    if windows and windows[0] is not None:
+        plot_pair_windows(out / "pair_windows.png", windows, labels=[f"rule {i}" for i in range(len(windows))])
+        lines += ["", f"## Pair windows of {len(windows)} plausible rules", "", "![pair windows](pair_windows.png)"]
     if best is not None:
         theta_best, metrics_best = best
         lines += ["", "## Best rule", "", "θ = `" + np.array2string(theta_best, precision=4, max_line_width=200) + "`", "",
@@ -152,7 +157,8 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
     return path
 
 
-def _round_lines(rounds: Sequence[Round], results: list[RoundResult], include_std_cv: bool) -> list[str]:
+def _round_lines(rounds: Sequence[Round], results: list[RoundResult], include_std_cv: bool,
+                 family: RuleFamily) -> list[str]:
     """Markdown lines: per round, its sampling distribution, condition and training-set filter."""
     if not rounds:
         return []
@@ -162,7 +168,7 @@ def _round_lines(rounds: Sequence[Round], results: list[RoundResult], include_st
         condition = ", ".join(f"{m} ∈ [{lo:g}, {hi:g}]" for m, (lo, hi) in rnd.condition.items()) if rnd.condition else "–"
         source = "prior" if rnd.condition is None else "posterior"
         rejection = "–" if res.rejection_rate is None else f"{res.rejection_rate:.3f}"
-        kept = int(accepted(res.table, rnd.accept, include_std_cv).sum())
+        kept = int(accepted(res.table, rnd.accept, include_std_cv, family).sum())
         lines.append(f"| {rnd.name} | {source} | {condition} | {rejection} | {kept} ({rnd.accept}) |")
     return lines + [""]
 

@@ -2,8 +2,9 @@
 
 One record per rule: ``seed`` ('<U64', the md5 hex digest of θ as the original sampler printed it,
 ``hashlib.md5(str(th).encode())``, see ``jaxsnn.fsbi.prior.rule_id``), ``theta`` (float64 × 25 polynomial /
-× 23 MLP, last = r_ext in Hz), then one float64 per metric in the release order (the order of
-``jaxsnn.fsbi.METRIC_NAMES`` / ``MLP_METRIC_NAMES``). NaN metrics mark a blown-up run.
+× 23 MLP, last = r_ext in Hz), then one float64 per metric in the release order (the family's
+``release_metric_names``: ``jaxsnn.fsbi.METRIC_NAMES`` / ``MLP_METRIC_NAMES``). NaN metrics mark a
+blown-up run. Only the fSBI families (:mod:`jaxsnn.fsbi.families`) have this format.
 """
 
 from __future__ import annotations
@@ -14,22 +15,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice
-from ..fsbi.config import TASKS
-from ..fsbi.metrics import METRIC_NAMES, MLP_METRIC_NAMES
-from ..fsbi.prior import prior_bounds, rule_id
+from ..family import BUILTIN_FAMILIES, get_family
+from ..fsbi.prior import rule_id
 from .store import load, theta_columns
 
 
+def _release_family(task):
+    """The fSBI family named by ``task``: only those have a release format."""
+    from ..fsbi.families import FSBIFamily
+
+    family = get_family(task, what="task")
+    if not isinstance(family, FSBIFamily) or not family.release_metric_names:
+        raise ValueError(f"the release format exists for the fSBI families {list(BUILTIN_FAMILIES)} only; "
+                         f"family {family.name!r} has none (read its store with jaxsnn.sweep.load)")
+    return family
+
+
 def release_metric_names(task: str) -> tuple[str, ...]:
-    """Metric fields of the release for ``task``, in release order."""
-    check_choice("task", task, TASKS)
-    return METRIC_NAMES if task == "polynomial" else MLP_METRIC_NAMES
+    """Metric fields of the release for rule family ``task``, in release order."""
+    return _release_family(task).release_metric_names
 
 
 def release_dtype(task: str) -> np.dtype:
-    """The exact structured dtype of the release for ``task``."""
-    theta_size = prior_bounds(task)[0].size
+    """The exact structured dtype of the release for rule family ``task``."""
+    theta_size = _release_family(task).theta_size
     return np.dtype([("seed", "<U64"), ("theta", "<f8", (theta_size,))]
                     + [(name, "<f8") for name in release_metric_names(task)])
 
@@ -43,6 +52,7 @@ def to_release(table: pd.DataFrame | str | os.PathLike, task: str) -> np.ndarray
     """
     if not isinstance(table, pd.DataFrame):
         table = load(table)
+    task = _release_family(task).name
     dtype = release_dtype(task)
     theta_size = dtype["theta"].shape[0]
     needed = ["rule_id", *theta_columns(theta_size), *release_metric_names(task)]
@@ -62,11 +72,11 @@ def to_release(table: pd.DataFrame | str | os.PathLike, task: str) -> np.ndarray
 
 
 def _task_of(records: np.ndarray) -> str:
-    for task in TASKS:
+    for task in BUILTIN_FAMILIES:
         if records.dtype == release_dtype(task):
             return task
-    raise ValueError(f"not a release array: dtype {records.dtype} matches neither "
-                     f"{release_dtype('polynomial')} nor {release_dtype('mlp')}")
+    raise ValueError(f"not a release array: dtype {records.dtype} matches none of "
+                     + ", ".join(f"{release_dtype(task)} ({task})" for task in BUILTIN_FAMILIES))
 
 
 def from_release(records: np.ndarray) -> pd.DataFrame:

@@ -23,8 +23,12 @@ How a sweep runs:
   ``jax.distributed.initialize(...)`` before ``run_sweep`` (on CPU clusters first set
   ``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` for the final barrier), and give
   ``chunk_size`` (required there) so every process cuts the sweep into the same chunks.
-- fSBI sweeps fix the external-spike capacity of the whole sweep (from the largest r_ext of the prior
-  and of θ) unless ``ext_capacity`` is given, so every chunk of one shape reuses one compiled program.
+- What is simulated is a rule family's (:class:`jaxsnn.RuleFamily`; built-in ``"polynomial"`` and
+  ``"mlp"``, or any family defined elsewhere): its prior, θ layout and simulator; the manifest records
+  the family's name and θ names. Options fixed for a whole sweep come from the family
+  (:meth:`~jaxsnn.RuleFamily.sweep_options`): fSBI sweeps fix the external-spike capacity (from the largest
+  r_ext of the prior and of θ) unless ``ext_capacity`` is given, so every chunk of one shape reuses one
+  compiled program.
 - Early exit: ``jaxsnn.fsbi.simulate`` advances the time before the recording window in blocks of
   ``chunk_duration`` and stops as soon as every rule of its batch has blown up; a blown-up rule is frozen
   by a mask (its metrics are NaN) for the rest of the run.
@@ -32,7 +36,6 @@ How a sweep runs:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -48,13 +51,11 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_int, check_positive
-from ..fsbi.config import MODEL_VERSION, TASKS, FSBIConfig, make_config
-from ..fsbi.metrics import run_metric_names
+from .._validation import check_int, check_positive
+from ..family import RuleFamily, get_family, resolve_family
+from ..fsbi.config import FSBIConfig
 from ..fsbi.metrics_stream import init_accumulator
-from ..fsbi.prior import R_EXT_BOUNDS, rule_id, sample_prior
-from ..fsbi.run import simulate as fsbi_simulate
-from ..fsbi.simulator import default_ext_capacity
+from ..fsbi.prior import rule_id
 from .store import (
     STORE_FORMAT_VERSION, chunk_table, completed_chunks, load, read_manifest, remove_stale_temporaries, theta_hash,
     write_chunk, write_manifest,
@@ -112,23 +113,10 @@ def fsbi_bytes_per_rule(config: FSBIConfig) -> int:
 
 
 def fsbi_simulator(task: str = "polynomial", seed: int = 0, **overrides: Any) -> SweepSimulator:
-    """The fSBI network (``jaxsnn.fsbi.simulate``) as a sweep simulator; ``overrides`` are
-    :class:`jaxsnn.fsbi.FSBIConfig` fields (validated here, before anything runs)."""
-    config = make_config(task, **overrides)
-    seed = check_int("seed", seed)
-
-    def simulate(theta: np.ndarray, rule_index: np.ndarray) -> ChunkResult:
-        result = fsbi_simulate(theta, task=task, seed=seed, rule_ids=rule_index, **overrides)
-        return ChunkResult(result.metrics, result.blowup_time, result.overflow)
-
-    return SweepSimulator(
-        simulate=simulate,
-        description={"simulator": "jaxsnn.fsbi.simulate", "model_version": MODEL_VERSION, "task": task,
-                     "seed": seed, "config": dataclasses.asdict(config)},
-        theta_size=config.theta_size,
-        metric_names=run_metric_names(task),
-        bytes_per_rule=fsbi_bytes_per_rule(config),
-    )
+    """The fSBI network (``jaxsnn.fsbi.simulate``) of rule family ``task`` as a sweep simulator
+    (:meth:`jaxsnn.RuleFamily.sweep_simulator`); ``overrides`` are :class:`jaxsnn.fsbi.FSBIConfig`
+    fields (validated here, before anything runs)."""
+    return get_family(task, what="task").sweep_simulator(seed, **overrides)
 
 
 def default_memory_budget(device: jax.Device) -> int:
@@ -241,11 +229,11 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _prepare_theta(theta: Any, n: int | None, task: str, seed: int) -> np.ndarray:
+def _prepare_theta(theta: Any, n: int | None, family: RuleFamily, seed: int) -> np.ndarray:
     if (theta is None) == (n is None):
         raise ValueError("give either theta ([N, P] parameter sets) or n (number of prior samples), not both or neither")
     if theta is None:
-        return sample_prior(task, check_int("n", n, minimum=1), seed)
+        return family.sample_prior(check_int("n", n, minimum=1), seed)
     theta = np.asarray(theta, np.float64)
     if theta.ndim != 2 or theta.shape[0] == 0:
         raise ValueError(f"theta must have shape [N, P] with N >= 1; got {list(theta.shape)}")
@@ -271,6 +259,7 @@ def _manifest(simulator: SweepSimulator, theta: np.ndarray, seed: int, chunk_siz
 def _check_resume(out: Path, existing: dict[str, Any], wanted: dict[str, Any], explicit_chunk: bool) -> None:
     """Refuse to continue a store with different inputs; name what differs."""
     normal = lambda value: json.loads(json.dumps(value, sort_keys=True))  # noqa: E731  (tuples vs lists)
+    existing = _with_family_keys(existing, wanted)
     keys = ["simulator", "seed", "n_rules", "theta_size", "theta_sha256", "metric_names"]
     if explicit_chunk:
         keys.append("chunk_size")
@@ -284,6 +273,18 @@ def _check_resume(out: Path, existing: dict[str, Any], wanted: dict[str, Any], e
                          "Use a new --out folder or remove this one, or rerun with exactly the original inputs.")
 
 
+def _with_family_keys(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """``existing`` with the rule family's keys of ``wanted``'s simulator filled in where a store written
+    before rule families lacks them, but only when its ``task`` names that family: such stores hold the
+    same sweep (their θ layout is the family's), so they resume."""
+    old, new = existing.get("simulator"), wanted["simulator"]
+    if not (isinstance(old, dict) and isinstance(new, dict)) or "family" in old or "family" not in new:
+        return existing
+    if old.get("task") != new["family"]:
+        return existing
+    return {**existing, "simulator": {**old, "family": new["family"], "theta_names": new.get("theta_names")}}
+
+
 def _diff(old: Any, new: Any, prefix: str = "") -> str:
     if isinstance(old, dict) and isinstance(new, dict):
         parts = [_diff(old.get(k), new.get(k), f"{prefix}{k}.") for k in sorted(set(old) | set(new))]
@@ -291,18 +292,21 @@ def _diff(old: Any, new: Any, prefix: str = "") -> str:
     return "" if old == new else f"{prefix.rstrip('.')}: {old!r} -> {new!r}"
 
 
-def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: str = "polynomial",
-              n: int | None = None, seed: int = 0, chunk_size: int | None = None,
-              memory_budget: float | None = None, progress: bool = True,
+def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: str | None = None,
+              family: RuleFamily | str | None = None, n: int | None = None, seed: int = 0,
+              chunk_size: int | None = None, memory_budget: float | None = None, progress: bool = True,
               simulator: SweepSimulator | None = None, **overrides: Any) -> pd.DataFrame:
     """Simulate every rule of θ (or ``n`` prior samples) into the store ``out``; returns ``load(out)``.
 
     Args:
-        theta: ``[N, P]`` rules to simulate (P = 25 polynomial, 23 MLP; last entry r_ext in Hz), or None
-            to draw ``n`` samples from the prior of ``task`` with ``sample_prior(task, n, seed)``.
+        theta: ``[N, P]`` rules to simulate (P: the family's θ size, 25 polynomial, 23 MLP, last entry
+            r_ext in Hz there), or None to draw ``n`` samples from the family's prior
+            (:meth:`jaxsnn.RuleFamily.sample_prior`).
         out: store folder (created if needed). Rerunning the same call skips finished chunks; a call
-            with different inputs (θ, task, seed, options, explicit chunk size) is refused.
-        task: ``"polynomial"`` or ``"mlp"``.
+            with different inputs (θ, family, seed, options, explicit chunk size) is refused.
+        family: the rule family: a :class:`jaxsnn.RuleFamily`, a built-in name (``"polynomial"``,
+            ``"mlp"``) or a ``"module:attribute"`` import spec; default ``"polynomial"``.
+        task: the same as ``family`` (its older name); give one of the two.
         n: number of prior samples (only without ``theta``).
         seed: network connectivity and random input; rule ``i`` gets stream ``(seed, i)``.
         chunk_size: rules per chunk (a multiple of the local device count keeps every device busy).
@@ -310,24 +314,27 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
         memory_budget: bytes of device memory per device a chunk may use (default: half of what a GPU
             reports, 2 GiB on CPU); ignored when ``chunk_size`` is given.
         progress: print a progress line (rules done, rules/s, blow-ups, ETA) to stderr.
-        simulator: another batched simulator (see :class:`SweepSimulator`); default the fSBI network of
-            ``task`` with ``overrides``.
-        **overrides: :class:`jaxsnn.fsbi.FSBIConfig` fields, e.g. ``n_exc``, ``n_inh``, ``duration`` (s),
-            ``record_start`` (s): metrics are computed over [record_start, duration).
+        simulator: another batched simulator (see :class:`SweepSimulator`) in place of the family's
+            (its description is stored as given); default :meth:`jaxsnn.RuleFamily.sweep_simulator`
+            with ``overrides``.
+        **overrides: options of the family's simulator; for the fSBI families :class:`jaxsnn.fsbi.FSBIConfig`
+            fields, e.g. ``n_exc``, ``n_inh``, ``duration`` (s), ``record_start`` (s): metrics are
+            computed over [record_start, duration).
     Returns:
         The store as a DataFrame (see :func:`jaxsnn.sweep.load`), one row per rule sorted by index.
     """
-    check_choice("task", task, TASKS)
+    family = resolve_family(family, task)
     seed = check_int("seed", seed)
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     if memory_budget is not None:
         check_positive("memory_budget", memory_budget)
-    theta = _prepare_theta(theta, n, task, seed)
+    theta = _prepare_theta(theta, n, family, seed)
     if simulator is None:
-        simulator = fsbi_simulator(task, seed, **_sweep_overrides(task, theta, overrides))
+        family.check_theta(theta)
+        simulator = family.sweep_simulator(seed, **family.sweep_options(theta, overrides))
     elif overrides:
-        raise ValueError(f"options {sorted(overrides)} apply to the fSBI simulator; configure a custom simulator itself")
+        raise ValueError(f"options {sorted(overrides)} apply to the family's own simulator; configure a custom simulator itself")
     if theta.shape[1] != simulator.theta_size:
         raise ValueError(f"theta must have {simulator.theta_size} columns for this simulator; got {theta.shape[1]}")
     process_index, process_count = jax.process_index(), jax.process_count()
@@ -374,17 +381,6 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
 
         multihost_utils.sync_global_devices(f"jaxsnn.sweep:{out}")
     return load(out)
-
-
-def _sweep_overrides(task: str, theta: np.ndarray, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The fSBI options of a sweep: one external-spike capacity for every chunk, sized for the largest
-    r_ext of the prior and of θ, so all chunks share one compiled program (the capacity only bounds the
-    per-step draw and does not change the numbers)."""
-    if overrides.get("ext_capacity") is not None:
-        return overrides
-    config = make_config(task, **overrides)
-    r_max = max(R_EXT_BOUNDS[1], float(theta[:, -1].max())) if theta.shape[1] == config.theta_size else R_EXT_BOUNDS[1]
-    return {**overrides, "ext_capacity": default_ext_capacity(config, r_max)}
 
 
 def _chunk_rows(chunk: int, size: int, n_rules: int) -> int:

@@ -2,7 +2,7 @@
 
 Layout of ``out/``::
 
-    manifest.json           what was swept (simulator, task, seed, options, N, chunk size, hash of θ)
+    manifest.json           what was swept (simulator, rule family and θ names, seed, options, N, chunk size, hash of θ)
     chunk-000000.parquet    rows of chunk 0 (global indices 0 .. chunk_size-1)
     chunk-000001.parquet    ...
 
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..family import BUILTIN_FAMILIES, RuleFamily, get_family
 from ..fsbi.plausibility import PLAUSIBILITY_GROUPS, group_pass
 from ..fsbi.prior import rule_id
 
@@ -170,15 +171,18 @@ def completed_chunks(out: str | os.PathLike) -> set[int]:
 
 
 def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[str] | None = None,
-         include_std_cv: bool = True, complete: bool = False) -> pd.DataFrame:
+         include_std_cv: bool = True, complete: bool = False, family: RuleFamily | str | None = None) -> pd.DataFrame:
     """The store ``out`` as one DataFrame, one row per finished rule, sorted by global ``index``.
 
     Args:
         plausible: keep only rules that pass ``groups`` (see :func:`filter_plausible`).
-        groups: plausibility groups to require (default: all three); giving
+        groups: plausibility groups to require (default: all of the family's); giving
             groups implies ``plausible=True``.
         include_std_cv: whether the asynchronous-irregular group checks std_cv.
         complete: raise ``ValueError`` unless every chunk of the sweep is present.
+        family: the rule family whose plausibility groups filter (a :class:`jaxsnn.RuleFamily` or its
+            name or import spec); default the fSBI groups of §6, which is all a store of a built-in
+            family needs. A store of another family must be given it to filter.
     """
     out = Path(out)
     manifest = read_manifest(out)
@@ -196,7 +200,11 @@ def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[st
         table = pd.DataFrame({name: pd.Series(dtype=_empty_dtype(name)) for name in columns})
     table = table[columns].sort_values("index", kind="stable").reset_index(drop=True)
     if plausible or groups is not None:
-        table = filter_plausible(table, groups=groups, include_std_cv=include_std_cv)
+        stored = manifest["simulator"].get("family", manifest["simulator"].get("task"))
+        if family is None and stored is not None and stored not in BUILTIN_FAMILIES:
+            raise ValueError(f"{out} holds rules of family {stored!r}: give family= (the RuleFamily or its "
+                             "'module:attribute') to filter them by its plausibility groups")
+        table = filter_plausible(table, groups=groups, include_std_cv=include_std_cv, family=family)
     return table
 
 
@@ -207,12 +215,22 @@ def _empty_dtype(column: str) -> str:
 
 
 def filter_plausible(table: pd.DataFrame, *, groups: Iterable[str] | None = None,
-                     include_std_cv: bool = True) -> pd.DataFrame:
-    """Rows of ``table`` that pass every plausibility group in ``groups`` (default: all of §6).
+                     include_std_cv: bool = True, family: RuleFamily | str | None = None) -> pd.DataFrame:
+    """Rows of ``table`` that pass every plausibility group in ``groups`` (default: all of §6, or all
+    of ``family``'s).
 
-    Groups: "stable_activity", "stable_weights", "asynchronous_irregular". Blown-up rows (NaN metrics)
-    never pass. Metrics that a task lacks (weif, wiif for the MLP task) are skipped.
+    Groups of §6: "stable_activity", "stable_weights", "asynchronous_irregular". Blown-up rows (NaN
+    metrics) never pass. Metrics that a task lacks (weif, wiif for the MLP task) are skipped.
     """
+    if family is not None:
+        family = get_family(family)
+        groups = list(family.plausibility) if groups is None else list(groups)
+        if not groups:
+            raise ValueError(f"groups must name at least one of {list(family.plausibility)}")
+        columns = {name: table[name].to_numpy(np.float64) for name in family.metric_names if name in table.columns}
+        skip = () if include_std_cv else ("std_cv",)
+        keep = np.logical_and.reduce([family.group_pass(columns, g, skip=skip) for g in groups]) & np.ones(len(table), bool)
+        return table[keep].reset_index(drop=True)
     groups = list(PLAUSIBILITY_GROUPS) if groups is None else list(groups)
     if not groups:
         raise ValueError(f"groups must name at least one of {list(PLAUSIBILITY_GROUPS)}")

@@ -1,5 +1,7 @@
 """The compiled CPU kernels (jaxsnn.fsbi.kernel) against the XLA path."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,19 +16,75 @@ from jaxsnn.fsbi.run import get_structure
 from jaxsnn.fsbi.simulator import (
     FSBIStructure, default_ext_capacity, external_draws, external_uniforms, fsbi_step, initial_state, trace_decays,
 )
+from jaxsnn.neurons import CVAIF, ConductanceIF
 
 from .test_fsbi_network import REFERENCE_RULE, small
 
-# Skipped only where no C++ compiler is found; where one is, a kernel that does not build fails
-# test_kernel_builds_where_a_compiler_exists instead of skipping the kernel's tests silently.
-needs_kernel = pytest.mark.skipif(not kernel.available()[0], reason=f"kernel not built: {kernel.available()[1]}")
-
-
-def test_kernel_builds_where_a_compiler_exists():
+@pytest.fixture
+def built_kernel():
+    """Skip where no C++ compiler is found (the XLA path runs instead); where one is, a kernel that does
+    not build fails the test with the compiler's error instead of skipping it."""
     if kernel.compiler() is None:
         pytest.skip("no C++ compiler: the XLA path runs instead of the kernels")
     ok, reason = kernel.available()
-    assert ok, f"a C++ compiler ({kernel.compiler()}) is here, but the fSBI kernels did not build: {reason}"
+    if not ok:
+        pytest.fail(f"a C++ compiler ({kernel.compiler()}) is here, but the fSBI kernels did not build: {reason}",
+                    pytrace=False)
+
+
+needs_kernel = pytest.mark.usefixtures("built_kernel")
+
+
+def test_a_kernel_that_does_not_compile_reports_the_compiler_error(tmp_path, monkeypatch):
+    if kernel.compiler() is None:
+        pytest.skip("no C++ compiler")
+    broken = tmp_path / "broken.cc"
+    broken.write_text('#include "fsbi_operands.h"\nint f() { return polynomial::arg::no_such_operand; }\n')
+    monkeypatch.setenv("JAXSNN_CACHE", str(tmp_path))
+    monkeypatch.setattr(kernel, "SOURCE", broken)
+    monkeypatch.setattr(kernel, "_state", {})
+    ok, reason = kernel.available()
+    assert not ok and "compiling broken.cc failed" in reason and "no_such_operand" in reason, reason
+
+
+def test_the_source_reads_every_declared_operand_and_attribute():
+    """The operand indices and attributes come from the tables of kernel.py (a generated header), so they
+    cannot be out of order; this asks that no declared operand or attribute is left unread (each
+    kernel's function reads its operands through ``namespace op = <kernel>::arg``)."""
+    source = kernel.SOURCE.read_text()
+    parts = source.split("namespace op = ")[1:]
+    assert sorted(p.split("::", 1)[0] for p in parts) == sorted(k.namespace for k in kernel.KERNELS)
+    for part in parts:
+        k = next(k for k in kernel.KERNELS if part.startswith(f"{k.namespace}::arg;"))
+        read = set(re.findall(r"\bop::(\w+)", part))
+        declared = [op.name for op in k.operands]
+        assert len(set(declared)) == len(declared)
+        assert read == set(declared), (k.namespace, set(declared) ^ read)
+        for a in k.attributes:
+            assert re.search(rf"\.{a.name}\b", source), (k.namespace, a.name)
+    header = kernel.header()
+    for k in kernel.KERNELS:  # the header lists the operands in the table's order
+        enum = header.split(f"namespace {k.namespace} {{")[1].split("}  // namespace arg")[0]
+        listed = re.findall(r"^  (\w+),  //", enum, re.M)
+        assert listed == [op.name for op in k.operands]
+
+
+def test_the_constants_come_from_the_neuron_model_and_the_config():
+    cfg = make_config("polynomial", dt=1e-4)
+    a = kernel.attributes(kernel.POLYNOMIAL, cfg, ConductanceIF(tau_mem=0.04, v_max=0.01), allow_fma=False)
+    assert set(a) == {x.name for x in kernel.POLYNOMIAL.attributes}
+    assert a["dt_tau"] == np.float32(np.float32(1e-4) / np.float32(0.04)) and a["v_max"] == np.float32(0.01)
+    assert a["eta"] == np.float32(cfg.eta) and a["allow_fma"] is False
+    assert all(isinstance(v, np.float32) for name, v in a.items() if name != "allow_fma")
+    # the default is the config's model, also when traced (attributes are constants of the call)
+    mlp = make_config("mlp", mlp_traces="configured")
+    default = jax.jit(lambda: jnp.float32(kernel.attributes(kernel.MLP, mlp)["vtrace_rate"]))()
+    assert default == kernel.attributes(kernel.MLP, mlp, CVAIF(traces="configured"))["vtrace_rate"]
+    assert default != kernel.attributes(kernel.MLP, mlp, CVAIF(traces="reference"))["vtrace_rate"]
+    with pytest.raises(ValueError, match="ConductanceIF.step; got a CVAIF"):
+        kernel.attributes(kernel.POLYNOMIAL, cfg, CVAIF())
+    with pytest.raises(ValueError, match="known when the kernel is traced"):
+        jax.jit(lambda tau: kernel.attributes(kernel.POLYNOMIAL, cfg, ConductanceIF(tau_mem=tau))["dt_tau"])(0.02)
 
 
 @needs_kernel
@@ -196,6 +254,17 @@ def test_block_kernel_rejects_what_it_cannot_read():
         kernel.polynomial_block(cfg, structure.conns, rule._replace(alpha=rule.alpha[:1]), decays, ids, over, state)
     with pytest.raises(ValueError, match="polynomial"):
         kernel.polynomial_block(make_config("mlp", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)
+    with pytest.raises(ValueError, match="reads decays.ii_post, which is missing"):
+        kernel.polynomial_block(cfg, structure.conns, rule, {k: v for k, v in decays.items() if k != "ii_post"},
+                                ids, over, state)
+    with pytest.raises(ValueError, match=r"conns.ee.out_post must have shape \[E\+1, \*\] \(E = 40"):
+        kernel.polynomial_block(cfg, {**structure.conns, "ee": structure.conns["ie"]}, rule, decays, ids, over, state)
+    with pytest.raises(ValueError, match="does not advance state.traces.extra"):
+        kernel.polynomial_block(cfg, structure.conns, rule, decays, ids, over,
+                                state._replace(traces={**state.traces, "extra": state.traces["ee_pre"]}))
+    with pytest.raises(ValueError, match="state.ext_overflow must be int32"):
+        kernel.polynomial_block(cfg, structure.conns, rule, decays, ids, over,
+                                state._replace(ext_overflow=state.ext_overflow.astype(jnp.float32)))
 
 
 # --- MLP rules ---------------------------------------------------------------------------------------
@@ -269,5 +338,5 @@ def test_mlp_block_kernel_rejects_what_it_cannot_read():
     with pytest.raises(ValueError, match="rule.last"):
         kernel.mlp_block(cfg, structure.conns, MLPRule(rule.hidden1, rule.hidden2, rule.eta, rule.last[:1]), decays,
                          ids, over, state)
-    with pytest.raises(ValueError, match="MLP rules only"):
+    with pytest.raises(ValueError, match="task 'mlp' only"):
         kernel.mlp_block(make_config("polynomial", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)

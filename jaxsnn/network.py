@@ -30,7 +30,7 @@ jumps, together with the postsynaptic spikes of that step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._validation import check_choice, check_int, check_positive, check_shape
+from ._validation import check_choice, check_int, check_positive
 from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
 from .plasticity import PlasticityRule, Synapses, at_members, check_rule, trace_decay

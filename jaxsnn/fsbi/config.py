@@ -48,7 +48,7 @@ class FSBIConfig:
     backend where it builds, else XLA.
     """
 
-    task: str = "polynomial"
+    task: Any = "polynomial"
     n_exc: int = 4096
     n_inh: int = 1024
     p_conn: float = 0.1
@@ -81,7 +81,12 @@ class FSBIConfig:
     connectivity: str = "renewal"
 
     def __post_init__(self):
-        check_choice("task", self.task, TASKS)  # the rule family (its name); it supplies plastic, theta_size, blowup_limit
+        from .families import FSBIFamily  # noqa: PLC0415 (families import this module)
+
+        # the rule family (a family, its name or 'module:attr'); it supplies plastic, theta_size, blowup_limit
+        if not isinstance(get_family(self.task, what="task"), FSBIFamily):
+            raise ValueError(f"task {self.task!r} is not a family of the fSBI network (a jaxsnn.fsbi.families.FSBIFamily); "
+                             f"built-in: {list(TASKS)}")
         check_choice("mlp_traces", self.mlp_traces, ("reference", "configured", "intended"))
         check_choice("synapse_kernel", self.synapse_kernel, ("auto", "xla", "cpu"))
         check_choice("connectivity", self.connectivity, ("renewal", "bernoulli"))
@@ -147,8 +152,12 @@ class FSBIConfig:
         return self.family.theta_size
 
 
-def make_config(task: str = "polynomial", **overrides: Any) -> FSBIConfig:
-    """An :class:`FSBIConfig` for ``task`` with ``overrides``; unknown names raise ``ValueError``."""
+def make_config(task: Any = "polynomial", **overrides: Any) -> FSBIConfig:
+    """An :class:`FSBIConfig` for ``task`` (an fSBI rule family, or its name or 'module:attr' spec) with
+    ``overrides``; unknown names raise ``ValueError``. A built-in family is stored by its name."""
+    for name in TASKS:
+        if task is get_family(name):
+            task = name
     known = {f.name for f in fields(FSBIConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:

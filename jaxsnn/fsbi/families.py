@@ -9,6 +9,7 @@ projections; their simulator is the fSBI network (:func:`jaxsnn.fsbi.simulate`).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,20 +23,25 @@ from .plausibility import PLAUSIBILITY_GROUPS
 from .prior import R_EXT_BOUNDS
 
 if TYPE_CHECKING:
+    from ..neurons import NeuronModel
+    from ..plasticity import PlasticityRule
     from ..sweep.runner import SweepSimulator
 
 PAIR_WINDOW_DT = np.linspace(-0.1, 0.1, 401)
 """Δt = t_post − t_pre (s) at which the report draws pair windows."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FSBIFamily(RuleFamily):
-    """A rule family simulated on the fSBI network (:func:`jaxsnn.fsbi.simulate` with ``task=name``).
+    """A rule family simulated on the fSBI network (:func:`jaxsnn.fsbi.simulate` with ``task=`` the
+    family or its name): the core :class:`jaxsnn.Network` of :func:`jaxsnn.networks.fsbi.fsbi_network`
+    with the family's neuron model and, on each plastic projection, the rule θ gives. A subclass
+    defines :meth:`neuron` and :meth:`rules`; θ's last entry is the external rate r_ext (Hz).
 
     Fields besides :class:`jaxsnn.RuleFamily`'s: ``blowup_rate`` (Hz; the E rate at which the guard
     stops a run, unless the configuration sets ``blowup_rate``), ``plastic`` (the plastic projections,
     among ``"ee", "ei", "ie", "ii"``), ``release_metric_names`` (the metric fields of the original
-    release's ``.npy`` format, :mod:`jaxsnn.sweep.release`).
+    release's ``.npy`` format, :mod:`jaxsnn.sweep.release`). Compared and hashed by identity.
     """
 
     blowup_rate: float = 100.0
@@ -52,9 +58,16 @@ class FSBIFamily(RuleFamily):
         if missing:
             raise ValueError(f"family {self.name!r}: release metrics {missing} are not among its metric_names")
 
-    # Simulation side. The network is today's fSBI simulator, selected by the family's name; the θ →
-    # plasticity-rule mapping of each plastic projection and the neuron model move here when the core
-    # engine gets plastic projections (issue 16), and ``simulator`` then builds the network from them.
+    # Simulation side: what the fSBI network is built from.
+
+    @abc.abstractmethod
+    def neuron(self, config: Any) -> NeuronModel:
+        """The neuron model of both populations for ``config`` (an :class:`jaxsnn.fsbi.FSBIConfig`)."""
+
+    @abc.abstractmethod
+    def rules(self, theta: Any, config: Any) -> dict[str, PlasticityRule]:
+        """The batched rules of θ ``[R, P]`` (float32), one per plastic projection (every array leaf with
+        a leading axis R), bounded to [0, ``config.w_max``]."""
 
     def simulator(self, seed: int, **overrides: Any) -> SweepSimulator:
         """The fSBI network as a sweep simulator; ``overrides`` are :class:`jaxsnn.fsbi.FSBIConfig` fields
@@ -63,13 +76,13 @@ class FSBIFamily(RuleFamily):
         from .config import MODEL_VERSION, make_config
         from .run import simulate as fsbi_simulate
 
-        config = make_config(self.name, **overrides)
+        config = make_config(self, **overrides)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
         seed = int(seed)
 
         def simulate(theta: np.ndarray, rule_index: np.ndarray) -> ChunkResult:
-            result = fsbi_simulate(theta, task=self.name, seed=seed, rule_ids=rule_index, **overrides)
+            result = fsbi_simulate(theta, task=self, seed=seed, rule_ids=rule_index, **overrides)
             return ChunkResult(result.metrics, result.blowup_time, result.overflow)
 
         return SweepSimulator(
@@ -85,7 +98,7 @@ class FSBIFamily(RuleFamily):
         """``FSBIConfig`` fields only; unknown names or invalid values raise ``ValueError``."""
         from .config import make_config
 
-        make_config(self.name, **dict(options))
+        make_config(self, **dict(options))
 
     def sweep_options(self, theta: np.ndarray, options: Mapping[str, Any]) -> dict[str, Any]:
         """One external-spike capacity for every chunk of a sweep, sized for the largest r_ext of the
@@ -96,7 +109,7 @@ class FSBIFamily(RuleFamily):
 
         if options.get("ext_capacity") is not None:
             return dict(options)
-        config = make_config(self.name, **options)
+        config = make_config(self, **options)
         r_max = max(R_EXT_BOUNDS[1], float(theta[:, -1].max())) if theta.shape[1] == self.theta_size else R_EXT_BOUNDS[1]
         return {**options, "ext_capacity": default_ext_capacity(config, r_max)}
 
@@ -109,10 +122,28 @@ def _r_ext() -> Parameter:
     return Parameter("r_ext", "Hz", *R_EXT_BOUNDS, nuisance=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PolynomialFamily(FSBIFamily):
     """The polynomial rule on every projection (EE, EI, IE, II): per projection τ_pre, τ_post (s),
     α, β, γ, κ (dimensionless; Δw = η(α + κ x_post) on a presynaptic, η(β + γ x_pre) on a postsynaptic spike)."""
+
+    def neuron(self, config: Any) -> NeuronModel:
+        from ..neurons import ConductanceIF
+
+        return ConductanceIF()
+
+    def rules(self, theta: Any, config: Any) -> dict[str, PlasticityRule]:
+        from ..networks.fsbi import polynomial_rules
+
+        return polynomial_rules(theta, config)
+
+    def check_theta(self, theta: Any) -> np.ndarray:
+        """As :meth:`jaxsnn.RuleFamily.check_theta`, and the time constants must be > 0 s."""
+        theta = super().check_theta(theta)
+        taus = theta[:, :24].reshape(-1, 4, 6)[:, :, :2]
+        if np.any(taus <= 0):
+            raise ValueError("polynomial rule time constants tau_pre, tau_post (entries 0, 1 of each projection) must be > 0 s")
+        return theta
 
     def corner_groups(self) -> dict[str, list[int]]:
         """Per projection: its (τ_pre, τ_post, α, β, γ, κ)."""
@@ -134,10 +165,20 @@ class PolynomialFamily(FSBIFamily):
         return {p: result.spikes[p][0] for p in ("E", "I")}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MLPFamily(FSBIFamily):
     """The MLP rule on EE and IE (EI, II static): learning rates η_EE, η_IE and the 20 last-layer weights
     (per projection EE, IE and side pre, post, 5 each) of the fixed-hidden-layer MLP."""
+
+    def neuron(self, config: Any) -> NeuronModel:
+        from ..neurons import CVAIF
+
+        return CVAIF(traces=config.mlp_traces)
+
+    def rules(self, theta: Any, config: Any) -> dict[str, PlasticityRule]:
+        from ..networks.fsbi import mlp_rules
+
+        return mlp_rules(theta, config)
 
     def corner_groups(self) -> dict[str, list[int]]:
         """The learning rates, then each (projection, side) last layer."""

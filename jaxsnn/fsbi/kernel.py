@@ -399,9 +399,7 @@ def attributes(kernel: BlockKernel, config, neuron: ConductanceIF | None = None,
     XLA path's float32 expressions); a model whose fields are traced values raises a ValueError."""
     with jax.ensure_compile_time_eval():  # a model built inside jit gets concrete fields here
         if neuron is None:
-            from .simulator import neuron_models  # the model the XLA path runs for this config
-
-            neuron = neuron_models(config)
+            neuron = config.family.neuron(config)  # the model the network is built with
         if type(neuron) is not kernel.neuron_type:  # a subclass may step differently
             raise ValueError(f"the {kernel.task} kernel computes {kernel.neuron_type.__name__}.step; got a "
                              f"{type(neuron).__name__}")
@@ -507,6 +505,107 @@ def _call_block(kernel: BlockKernel, config, neuron, conns: dict, rule, decays: 
         treedef, [out[index[path]] if path in index else leaf for path, (_, leaf) in zip(paths, leaves)])
     spikes = None if record is None else dict(zip(POPULATIONS, out[kernel.n_state:]))
     return new_state, spikes
+
+
+# --- the kernels as a backend of the core engine's fSBI networks --------------------------------------
+
+def kernel_for(config, net, params) -> tuple[BlockKernel | None, str]:
+    """The block kernel that steps ``net`` (an fSBI network of ``config``, built by
+    :func:`jaxsnn.networks.fsbi.fsbi_network`) with these ``params`` exactly as the core engine does,
+    or (None, the reason it cannot). Checked on the host, on concrete values: the kernels read the
+    rules' learning rate, bounds, trace time constants and hidden layers as constants of the config."""
+    from ..plasticity import MLPPlasticity, PolynomialPlasticity
+    from .rules import MLP_TRACE_TAUS, load_mlp_hidden_layers
+
+    rules = params.plasticity
+    names = tuple(sorted(rules))
+    for name, rule in rules.items():
+        if (rule.w_min, rule.w_max) != (0.0, config.w_max):
+            return None, f"the kernels clip weights to [0, w_max = {config.w_max}]; rule {name} has [{rule.w_min}, {rule.w_max}]"
+    neuron = net.population("E").model
+    if names == ("ee", "ei", "ie", "ii") and all(type(r) is PolynomialPlasticity for r in rules.values()):
+        if type(neuron) is not ConductanceIF:
+            return None, f"the polynomial kernel steps ConductanceIF neurons; the network has {type(neuron).__name__}"
+        if any(not np.all(np.asarray(r.eta) == np.float32(config.eta)) for r in rules.values()):
+            return None, f"the polynomial kernel uses one learning rate eta = {config.eta} for every rule"
+        return POLYNOMIAL, ""
+    if names == ("ee", "ie") and all(type(r) is MLPPlasticity for r in rules.values()):
+        if type(neuron) is not CVAIF:
+            return None, f"the MLP kernel steps CVAIF neurons; the network has {type(neuron).__name__}"
+        h1, h2 = load_mlp_hidden_layers()
+        for name, r in rules.items():
+            if r.taus != MLP_TRACE_TAUS or not (np.array_equal(r.hidden[0].array, h1) and np.array_equal(r.hidden[1].array, h2)):
+                return None, f"the MLP kernel has the original's trace time constants and hidden layers; rule {name} differs"
+        return MLP, ""
+    kinds = {n: type(r).__name__ for n, r in rules.items()}
+    return None, f"the kernels run polynomial rules on ee, ei, ie, ii or MLP rules on ee, ie; got {kinds}"
+
+
+def kernel_rule(kernel: BlockKernel, params, dt: float) -> tuple[Any, dict[str, jax.Array]]:
+    """The kernel's rule layout and per-trace decay factors ``[R]`` over a step ``dt`` (s) from the core
+    params' batched rules (the same float32 values the core engine computes)."""
+    from ..plasticity import trace_decay
+    from .rules import MLPRule, PolynomialRule
+
+    rules = params.plasticity
+    if kernel is POLYNOMIAL:
+        order = ("ee", "ei", "ie", "ii")
+        rule = PolynomialRule(*(jnp.stack([getattr(rules[n], f) for n in order], axis=1)
+                                for f in ("tau_pre", "tau_post", "alpha", "beta", "gamma", "kappa")))
+        decays = {}
+        for n in order:
+            decays[f"{n}_pre"] = trace_decay(rules[n].tau_pre, dt)
+            decays[f"{n}_post"] = trace_decay(rules[n].tau_post, dt)
+        return rule, decays
+    ee, ie = rules["ee"], rules["ie"]
+    last = jnp.stack([jnp.stack([r.last_pre, r.last_post], axis=1) for r in (ee, ie)], axis=1)
+    h1, h2 = (jnp.asarray(h.array) for h in ee.hidden)
+    rule = MLPRule(h1, h2, jnp.stack([ee.eta, ie.eta], axis=1), last)
+    r = last.shape[0]
+    decay = {n: jnp.broadcast_to(trace_decay(tr.tau, dt), (r,)) for n, tr in ee.traces().items()}
+    decays = {"E_pre1": decay["x_pre1"], "E_pre2": decay["x_pre2"], "I_pre1": decay["x_pre1"],
+              "I_pre2": decay["x_pre2"], "E_post1": decay["x_post1"], "E_post2": decay["x_post2"]}
+    return rule, decays
+
+
+def kernel_state(kernel: BlockKernel, config, net, params, state):
+    """The core engine's state of an fSBI network (``net.init_state`` or later) in the kernels' layout
+    (:class:`~jaxsnn.fsbi.simulator.FSBIState`): the same neurons, weights, traces, guard and renewal
+    offsets; the delay ring re-indexed (the kernels keep ``delay`` slots, the core ``delay + 1``); the
+    pending increments of the next step including those of static projections, which the core delivers
+    from its ring at the start of the step."""
+    from ..propagation import index_spikes, transmit_and_update_pre
+    from .simulator import FSBIState
+
+    d = config.delay_steps
+    step = state.step
+    batch = state.guard.alive.shape[0]
+    ring = {}
+    for p in POPULATIONS:
+        core = state.ring[p]
+        emitted = step - 1 - jnp.arange(d)  # the last d steps, whose spikes are still on their way
+        slots = jnp.zeros((d,) + core.shape[1:], core.dtype).at[emitted % d].set(core[emitted % core.shape[0]])
+        ring[p] = slots
+    pending = {p: dict(state.pending[p]) for p in POPULATIONS}
+    for proj in net.projections:
+        if proj.plasticity is None:  # delivered from the core's ring at the start of the next step
+            came = state.ring[proj.pre][(step - net.delay_steps(proj)) % state.ring[proj.pre].shape[0]]
+            w = jnp.broadcast_to(params.weights[proj.name], (batch,))
+            inc, _ = transmit_and_update_pre(index_spikes(came), proj.connectivity, w, batch, 4, None)
+            pending[proj.post][proj.receptor] = pending[proj.post][proj.receptor] + inc
+    if kernel is POLYNOMIAL:
+        traces = {f"{n}_{side}": state.traces[n][f"x_{side}"] for n in ("ee", "ei", "ie", "ii") for side in ("pre", "post")}
+    else:
+        t = state.traces
+        traces = {"E_pre1": t["ee"]["x_pre1"], "E_pre2": t["ee"]["x_pre2"], "I_pre1": t["ie"]["x_pre1"],
+                  "I_pre2": t["ie"]["x_pre2"], "E_post1": t["ee"]["x_post1"], "E_post2": t["ee"]["x_post2"]}
+    g, src = state.guard, state.sources["ext"]
+    stop_time = jnp.where(g.stop_step >= 0, g.stop_step.astype(jnp.float32) * jnp.float32(config.dt), -1.0)
+    return FSBIState(
+        neurons=dict(state.neurons), pending={p: (pending[p]["exc"], pending[p]["inh"]) for p in POPULATIONS},
+        ring=ring, weights=dict(state.weights), traces=traces, rate_guard=g.rate, alive=g.alive,
+        stop_time=stop_time, ext_overflow=src.overflow, ext_next=src.offset, step=step,
+    )
 
 
 if __name__ == "__main__":  # the generated header, for reading the C++ source or building it by hand

@@ -17,15 +17,11 @@ import numpy as np
 from .._validation import steps_of
 from ..simulate import RECORD_BLOCK, EventBuffer, write_events
 from .config import FSBIConfig, make_config
-from .metrics import run_metric_names, step_times
+from .metrics import step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
-from .rules import MLPRule, PolynomialRule
-from ..network import NetworkState, network_step
-from ..networks.fsbi import fsbi_network, fsbi_params, mlp_rules, polynomial_rules, unbatched
-from .simulator import (
-    FSBIState, FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms, initial_state,
-    neuron_models, trace_decays,
-)
+from ..network import Network, NetworkParams, NetworkState, network_step
+from ..networks.fsbi import fsbi_network, fsbi_params, unbatched
+from .simulator import FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms
 
 #: Steps per call of the block kernels (jaxsnn.fsbi.kernel.polynomial_block, mlp_block). Long blocks keep
 #: one rule's weights in cache for longer: its on-post updates reuse cache lines that earlier steps fetched.
@@ -60,6 +56,7 @@ class FSBIResult:
 
 _STRUCTURES: dict[tuple[FSBIConfig, int], FSBIStructure] = {}
 _PROGRAMS: "weakref.WeakKeyDictionary[FSBIStructure, dict]" = weakref.WeakKeyDictionary()
+_NETWORKS: "weakref.WeakKeyDictionary[FSBIStructure, dict]" = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.RLock()
 
 
@@ -80,21 +77,14 @@ def _structure_key(config: FSBIConfig) -> tuple:
 
 
 def _validate_theta(theta: Any, config: FSBIConfig) -> np.ndarray:
-    theta = np.asarray(theta, np.float64)
-    size = config.theta_size
-    if theta.ndim == 1:
-        theta = theta[None]
-    if theta.ndim != 2 or theta.shape[1] != size or theta.shape[0] == 0:
-        raise ValueError(f"theta for task {config.task!r} must have shape [{size}] or [R, {size}]; got {list(np.shape(theta))}")
+    """θ ``[R, P]`` float64 for the config's family (shape and the family's own checks), finite, with an
+    external rate (last entry) in [0, 1/dt] Hz."""
+    theta = config.family.check_theta(theta)
     if not np.all(np.isfinite(theta)):
         raise ValueError("theta must be finite")
     r_ext = theta[:, -1]
     if np.any(r_ext < 0) or np.any(r_ext * config.dt > 1):
         raise ValueError(f"r_ext (last entry of theta) must lie in [0, 1/dt] Hz; got {r_ext[(r_ext < 0) | (r_ext * config.dt > 1)][:5]}")
-    if config.task == "polynomial":
-        taus = theta[:, :24].reshape(-1, 4, 6)[:, :, :2]
-        if np.any(taus <= 0):
-            raise ValueError("polynomial rule time constants tau_pre, tau_post (entries 0, 1 of each projection) must be > 0 s")
     return theta
 
 
@@ -117,7 +107,8 @@ class _Programs:
     """The compiled pieces for one (structure, R, block, capacity): advance without recording, and
     advance one chunk of the recording window."""
 
-    def __init__(self, structure: FSBIStructure, n_rules: int, block: int, ext_capacity: int, periods_per_chunk: int):
+    def __init__(self, structure: FSBIStructure, network: Network, kernel: Any, ext_capacity: int,
+                 periods_per_chunk: int):
         cfg = structure.config
         self.period_steps = steps_of("weight_sample_period", cfg.weight_sample_period, cfg.dt)
         window_steps = steps_of("duration", cfg.duration, cfg.dt) - steps_of("record_start", cfg.record_start, cfg.dt)
@@ -130,12 +121,8 @@ class _Programs:
         self.capacity = capacity
         del window_steps
 
-        use_kernel = uses_synapse_kernel(cfg)
-        self.use_kernel = use_kernel
-        # the XLA path: the fSBI network as a core Network, stepped by jaxsnn.network_step
-        self.network = fsbi_network(cfg, structure.conns, neuron_models(cfg), rule_templates(cfg),
-                                    ext_capacity=ext_capacity, block=block)
-        net = self.network
+        use_kernel = kernel is not None
+        net = network  # stepped by jaxsnn.network_step, or by the kernel that covers it
 
         def step(inputs, rule_keys, state):
             keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
@@ -144,15 +131,16 @@ class _Programs:
         def run_blocks(inputs, rule_keys, state, n_steps, record=None):
             """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
             a divisor of it); with ``record`` also the spikes of the recorded neurons ``[n_steps, R, n]``."""
-            from .kernel import mlp_block, polynomial_block
+            from .kernel import _call_block
 
-            network_block = polynomial_block if cfg.task == "polynomial" else mlp_block
             rule, r_ext, decays, conns = inputs["rule"], inputs["r_ext"], inputs["decays"], inputs["conns"]
+            neuron = net.population("E").model
 
             def part(s, start, length):
                 uniforms = external_uniforms(rule_keys, start - cfg.delay_steps, length, ext_capacity)
                 ext_ids, ext_over, ext_next = external_draws(uniforms, s.ext_next, start, r_ext, cfg)
-                return network_block(cfg, conns, rule, decays, ext_ids, ext_over, s._replace(ext_next=ext_next), record)
+                return _call_block(kernel, cfg, neuron, conns, rule, decays, ext_ids, ext_over,
+                                   s._replace(ext_next=ext_next), record, True)
 
             return _in_blocks(part, state, state.step, n_steps, KERNEL_BLOCK)
 
@@ -225,16 +213,6 @@ class _Programs:
         self.finalize = finalize
 
 
-def _rules_of(config: FSBIConfig, theta: Any) -> dict:
-    """The batched plasticity rules of θ ``[R, P]`` (float32) for each plastic projection."""
-    return (polynomial_rules if config.task == "polynomial" else mlp_rules)(theta, config)
-
-
-def rule_templates(config: FSBIConfig) -> dict:
-    """One rule per plastic projection, for the network's structure (values come from θ at run time)."""
-    return unbatched(_rules_of(config, jnp.ones((1, config.theta_size), jnp.float32) * 0.05))
-
-
 def _alive(state: Any) -> np.ndarray:
     return np.asarray(state.guard.alive if isinstance(state, NetworkState) else state.alive)
 
@@ -294,6 +272,19 @@ def uses_synapse_kernel(cfg: FSBIConfig) -> bool:
     return ok
 
 
+def _kernel_of(config: FSBIConfig, net: Network, params: NetworkParams):
+    """The compiled CPU kernel that steps this network (:func:`jaxsnn.fsbi.kernel.kernel_for`) when
+    ``synapse_kernel`` and the backend allow it, else None (the core engine's XLA step)."""
+    if not uses_synapse_kernel(config):
+        return None
+    from .kernel import kernel_for
+
+    kernel, reason = kernel_for(config, net, params)
+    if kernel is None and config.synapse_kernel == "cpu":
+        raise ValueError(f"synapse_kernel='cpu' asked for, but no kernel covers this network: {reason}")
+    return kernel
+
+
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     best = 1
     for d in range(1, int(math.isqrt(n)) + 1):
@@ -341,25 +332,37 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     period = config.weight_sample_period
     n_periods = round((config.duration - config.record_start) / period)
     periods_per_chunk = _largest_divisor_at_most(n_periods, max(1, int(config.chunk_duration / period + 1e-9)))
-    prog_key = (n_rules, block, ext_capacity, periods_per_chunk)
+
+    family = config.family
+    theta32 = jnp.asarray(theta, jnp.float32)
+    rules = family.rules(theta32, config)
+    with _CACHE_LOCK:
+        networks = _NETWORKS.setdefault(structure, {})
+        net_key = (block, ext_capacity)
+        if net_key not in networks:
+            networks[net_key] = fsbi_network(config, structure.conns, family.neuron(config), unbatched(rules),
+                                             ext_capacity=ext_capacity, block=block)
+        net = networks[net_key]
+    params = fsbi_params(net, rules, theta32[:, -1])
+    kernel = _kernel_of(config, net, params)
+    prog_key = (n_rules, block, ext_capacity, periods_per_chunk, None if kernel is None else kernel.task)
     with _CACHE_LOCK:
         cache = _PROGRAMS.setdefault(structure, {})
         if prog_key not in cache:
-            cache[prog_key] = _Programs(structure, n_rules, block, ext_capacity, periods_per_chunk)
+            cache[prog_key] = _Programs(structure, net, kernel, ext_capacity, periods_per_chunk)
         programs = cache[prog_key]
 
     base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
     rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
-    theta32 = jnp.asarray(theta, jnp.float32)
-    if programs.use_kernel:
-        rule, r_ext = (PolynomialRule if task == "polynomial" else MLPRule).from_theta(theta32)
-        inputs = {"rule": rule, "r_ext": r_ext, "decays": trace_decays(config, rule), "conns": structure.conns}
-        state = initial_state(structure, n_rules)
-    else:
-        net = programs.network
-        params = fsbi_params(net, _rules_of(config, theta32), theta32[:, -1])
+    state = net.init_state(params, n_rules)
+    if kernel is None:
         inputs = {"params": params, "structure": net.structure()}
-        state = net.init_state(params, n_rules)
+    else:  # the same network and state in the kernel's layout
+        from .kernel import kernel_rule, kernel_state
+
+        rule, decays = kernel_rule(kernel, params, config.dt)
+        inputs = {"rule": rule, "r_ext": params.rates["ext"], "decays": decays, "conns": structure.conns}
+        state = kernel_state(kernel, config, net, params, state)
 
     # before the window: chunks of unrecorded steps, stopping early once every rule has blown up
     pre_steps = programs.window_start
@@ -398,7 +401,7 @@ def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: A
     sample_times = config.record_start + period * np.arange(n_periods)
     metrics = programs.finalize(acc, {k: jnp.asarray(v) for k, v in weight_values.items()}, sample_times)
     alive = _alive(state)
-    metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in run_metric_names(task)}
+    metrics = {name: np.where(alive, np.asarray(metrics[name], np.float64), np.nan) for name in config.family.metric_names}
     overflow += _ext_overflow(state)
     spikes = None
     if config.record_spikes:

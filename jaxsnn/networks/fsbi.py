@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from ..connectivity import Connectivity
 from ..network import Network, NetworkParams, PoissonInput, PoissonTarget, Population, Projection, RateGuard, broadcast_params
-from ..neurons import CVAIF, ConductanceIF
+from ..neurons import ConductanceIF
 from ..plasticity import MLPPlasticity, PlasticityRule, PolynomialPlasticity
 from ..sources import RenewalSources
 

@@ -7,15 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxsnn
 from jaxsnn import fsbi
 from jaxsnn.fsbi import kernel
 from jaxsnn.fsbi import run as fsbi_run
 from jaxsnn.fsbi.config import make_config
-from jaxsnn.fsbi.rules import MLPRule, PolynomialRule
+from jaxsnn.fsbi.rules import MLPRule
 from jaxsnn.fsbi.run import get_structure
-from jaxsnn.fsbi.simulator import (
-    FSBIStructure, default_ext_capacity, external_draws, external_uniforms, fsbi_step, initial_state, trace_decays,
-)
+from jaxsnn.fsbi.simulator import default_ext_capacity, external_draws, external_uniforms
+from jaxsnn.networks.fsbi import fsbi_network, fsbi_params, unbatched
 from jaxsnn.neurons import CVAIF, ConductanceIF
 
 from .test_fsbi_network import REFERENCE_RULE, small
@@ -114,51 +114,69 @@ def test_unavailable_kernel_falls_back_or_raises(monkeypatch):
         make_config("polynomial", synapse_kernel="gpu")
 
 
+def setup(theta, cfg):
+    """The fSBI network of ``cfg`` on the cached connectivity, the values of rules θ, and the kernel's
+    view of them: (net, params, kernel, rule, decays, core state at rest, kernel state at rest)."""
+    cached = get_structure(cfg, 0)  # shared by configs that differ only in e.g. eta: take its connectivity
+    theta32 = jnp.asarray(theta, jnp.float32)
+    rules = cfg.family.rules(theta32, cfg)
+    capacity = default_ext_capacity(cfg, float(theta[:, -1].max()))
+    net = fsbi_network(cfg, cached.conns, cfg.family.neuron(cfg), unbatched(rules), ext_capacity=capacity, block=4)
+    params = fsbi_params(net, rules, theta32[:, -1])
+    chosen, reason = kernel.kernel_for(cfg, net, params)
+    assert chosen is not None, reason
+    rule, decays = kernel.kernel_rule(chosen, params, cfg.dt)
+    state = net.init_state(params, theta.shape[0])
+    return net, params, chosen, rule, decays, state, kernel.kernel_state(chosen, cfg, net, params, state)
+
+
 def run_both_paths(theta, n_blocks, block=100, kernel_block=None, allow_fma=True, xla_path=True, **overrides):
-    """Advance a small network ``n_blocks * block`` steps from rest through XLA (``fsbi_step``, synapses in
-    XLA ops; skipped unless ``xla_path``) and through the block kernel (``kernel_block`` steps per call);
-    return, for each, the final state and the spikes of every step ``{"E": [steps, R, n_E], "I": ...}``.
-    The task follows from θ's size (25 polynomial, 23 MLP)."""
+    """Advance a small network ``n_blocks * block`` steps from rest through the core engine
+    (``jaxsnn.network_step``, XLA ops; skipped unless ``xla_path``) and through the block kernel
+    (``kernel_block`` steps per call); return, for each, the final state in the kernel's layout and the
+    spikes of every step ``{"E": [steps, R, n_E], "I": ...}``. The task follows from θ's size (25
+    polynomial, 23 MLP)."""
     task = "polynomial" if theta.shape[1] == 25 else "mlp"
     defaults = dict(n_exc=400, n_inh=100, duration=1.0, record_start=0.5)
     if task == "polynomial":
         defaults["eta"] = 0.05
     cfg = make_config(task, **{**defaults, **overrides})
-    cached = get_structure(cfg, 0)  # shared by configs that differ only in e.g. eta: take its connectivity
-    structure = FSBIStructure(cfg, cached.conns, cached.monitored)
+    net, params, chosen, rule, decays, state0, kstate0 = setup(theta, cfg)
+    structure = net.structure()
+    conns = get_structure(cfg, 0).conns
     r = theta.shape[0]
-    rule_type, network_block = ((PolynomialRule, kernel.polynomial_block) if task == "polynomial" else
-                                (MLPRule, kernel.mlp_block))
-    rule, r_ext = rule_type.from_theta(jnp.asarray(theta, jnp.float32))
-    decays = trace_decays(cfg, rule)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(jnp.arange(r, dtype=jnp.uint32))
     capacity = default_ext_capacity(cfg, float(theta[:, -1].max()))
-    state0 = initial_state(structure, r)
     n_steps = n_blocks * block
     kernel_block = kernel_block or block
     flat = lambda spikes: {p: x.reshape((n_steps,) + x.shape[2:]) for p, x in spikes.items()}  # noqa: E731
 
     @jax.jit
     def xla(state):
-        def outer(s, b):
-            uniforms = external_uniforms(keys, b * block - cfg.delay_steps, block, capacity)
-            return jax.lax.scan(lambda s, u: fsbi_step(structure, structure.conns, rule, r_ext, decays, u, s, 4),
-                                s, uniforms)
-        state, spikes = jax.lax.scan(outer, state, jnp.arange(n_blocks))
-        return state, flat(spikes)
+        def body(s, _):
+            step_keys = jax.vmap(lambda k: jax.random.fold_in(k, s.step))(keys)
+            return jaxsnn.network_step(net, structure, params, s, step_keys, keys)
+        state, spikes = jax.lax.scan(body, state, None, length=n_steps)
+        return kernel.kernel_state(chosen, cfg, net, params, state), spikes
 
     @jax.jit
     def blocks(state):
         def outer(s, b):
             uniforms = external_uniforms(keys, b * kernel_block - cfg.delay_steps, kernel_block, capacity)
-            ids, over, ext_next = external_draws(uniforms, s.ext_next, b * kernel_block, r_ext, cfg)
-            return network_block(cfg, structure.conns, rule, decays, ids, over, s._replace(ext_next=ext_next),
-                                 (cfg.n_exc, cfg.n_inh), allow_fma)
+            ids, over, ext_next = external_draws(uniforms, s.ext_next, b * kernel_block, params.rates["ext"], cfg)
+            return kernel._call_block(chosen, cfg, net.population("E").model, conns, rule, decays, ids, over,
+                                      s._replace(ext_next=ext_next), (cfg.n_exc, cfg.n_inh), allow_fma)
         state, spikes = jax.lax.scan(outer, state, jnp.arange(n_steps // kernel_block))
         assert spikes["E"].dtype == jnp.bool_
         return state, flat({p: x.astype(jnp.float32) for p, x in spikes.items()})
 
-    return (xla(state0) if xla_path else None), blocks(state0)
+    return (xla(state0) if xla_path else None), blocks(kstate0)
+
+
+def rest_state(theta, cfg):
+    """(rule, decays, kernel state at rest) of rules θ on ``cfg``'s network."""
+    _, _, _, rule, decays, _, state = setup(theta, cfg)
+    return rule, decays, state
 
 
 def three_rules(rates=(20.0, 25.0, 30.0)):
@@ -244,9 +262,7 @@ def test_block_kernel_freezes_a_blown_up_rule_inside_a_block(task, blowup_rate):
 def test_block_kernel_rejects_what_it_cannot_read():
     cfg = make_config("polynomial", n_exc=40, n_inh=10, n_ext=20, duration=1.0, record_start=0.5)
     structure = get_structure(cfg, 0)
-    rule, _ = PolynomialRule.from_theta(jnp.asarray(three_rules()[:2], jnp.float32))
-    decays = trace_decays(cfg, rule)
-    state = initial_state(structure, 2)
+    rule, decays, state = rest_state(three_rules()[:2], cfg)
     ids, over = jnp.zeros((10, 2, 16), jnp.int32), jnp.zeros((10, 2), jnp.int32)
     with pytest.raises(ValueError, match="ext_ids"):
         kernel.polynomial_block(cfg, structure.conns, rule, decays, ids[:, :1], over, state)
@@ -329,9 +345,7 @@ def test_mlp_kernel_and_xla_simulations_agree():
 def test_mlp_block_kernel_rejects_what_it_cannot_read():
     cfg = make_config("mlp", n_exc=40, n_inh=10, n_ext=20, duration=1.0, record_start=0.5)
     structure = get_structure(cfg, 0)
-    rule, _ = MLPRule.from_theta(jnp.asarray(mlp_rules()[:2], jnp.float32))
-    decays = trace_decays(cfg, rule)
-    state = initial_state(structure, 2)
+    rule, decays, state = rest_state(mlp_rules()[:2], cfg)
     ids, over = jnp.zeros((10, 2, 16), jnp.int32), jnp.zeros((10, 2), jnp.int32)
     with pytest.raises(ValueError, match="ext_ids"):
         kernel.mlp_block(cfg, structure.conns, rule, decays, ids[:, :1], over, state)

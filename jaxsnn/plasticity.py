@@ -67,7 +67,8 @@ class PlasticityRule(eqx.Module):
     """Base of plasticity rules (subclass it; see the module docstring).
 
     Fields holding arrays are the rule's parameters: one value per rule, or, in a batch, a leading axis
-    of one value per batch member on every array field (as every leaf of ``NetworkParams``).
+    of one value per batch member on every array field (as every leaf of ``NetworkParams``). Python
+    numbers are shared by every member (e.g. a fixed time constant; see :func:`per_member`).
     ``w_min``, ``w_max``: bounds the engine clips the weight to after every update (static).
     ``post_variables``: names of postsynaptic neuron state fields the rule reads (class attribute).
     """
@@ -117,10 +118,16 @@ def trace_decay(tau: Any, dt: float) -> Array:
     return jnp.exp(-dt / jnp.asarray(tau, jnp.float32))
 
 
+def per_member(x: Any) -> bool:
+    """Whether a leaf of a batched rule holds one value per batch member: an array with a leading axis.
+    Python numbers (and static fields) are shared by the whole batch."""
+    return isinstance(x, (jax.Array, np.ndarray)) and x.ndim >= 1
+
+
 def at_members(rule: PlasticityRule, member: Array) -> PlasticityRule:
     """The parameters of batched ``rule`` for events of the batch members ``member`` (any shape ``S``):
-    every array leaf ``[B, ...]`` becomes ``[*S, ...]``."""
-    return jax.tree_util.tree_map(lambda p: p[member], rule)
+    every per-member leaf ``[B, ...]`` becomes ``[*S, ...]``; shared numbers stay as they are."""
+    return jax.tree_util.tree_map(lambda p: p[member] if per_member(p) else p, rule)
 
 
 def pair_window(rule: PlasticityRule, dt_pairs: Any, *, w: float = 0.0, neuron: dict | None = None) -> np.ndarray:
@@ -252,4 +259,4 @@ class MLPPlasticity(PlasticityRule):
         return self._mlp(self.last_post, w, x.pre["x_pre1"], x.post["x_post2"], x)
 
 
-__all__ = ["MLPPlasticity", "PlasticityRule", "PolynomialPlasticity", "polynomial_pair_window", "Synapses", "Trace", "at_members", "check_rule", "pair_window", "trace_decay"]
+__all__ = ["MLPPlasticity", "PlasticityRule", "PolynomialPlasticity", "per_member", "polynomial_pair_window", "Synapses", "Trace", "at_members", "check_rule", "pair_window", "trace_decay"]

@@ -54,6 +54,13 @@ class FSBIFamily(RuleFamily):
         if not self.plastic or unknown:
             raise ValueError(f"family {self.name!r}: plastic must name projections among {list(PROJECTIONS)}; "
                              f"got {self.plastic!r}")
+        computed = METRIC_NAMES + DRIFT_METRIC_NAMES
+        weight_metric = {f"w{pre}{post}f": f"{pre}{post}" for pre in "ei" for post in "ei"}
+        weight_metric.update({f"w_drift_{p}": p for p in PROJECTIONS})
+        bad = [m for m in self.metric_names if m not in computed or weight_metric.get(m, self.plastic[0]) not in self.plastic]
+        if bad:
+            raise ValueError(f"family {self.name!r}: metrics {bad} are not computed on the fSBI network with plastic "
+                             f"{list(self.plastic)}; allowed: {[m for m in computed if weight_metric.get(m, self.plastic[0]) in self.plastic]}")
         missing = [m for m in self.release_metric_names if m not in self.metric_names]
         if missing:
             raise ValueError(f"family {self.name!r}: release metrics {missing} are not among its metric_names")

@@ -481,8 +481,6 @@ def _call_block(kernel: BlockKernel, config, neuron, conns: dict, rule, decays: 
     ok, reason = available()
     if not ok:
         raise RuntimeError(f"the fSBI block kernel is not available: {reason}")
-    if config.task != kernel.task:
-        raise ValueError(f"{kernel.namespace}_block runs task {kernel.task!r} only; got task {config.task!r}")
     inputs = dict(state=state, rule=rule, conns=conns, decays=decays, ext_ids=ext_ids, ext_over=ext_over)
     operands = [_as_operand(op, _lookup(inputs, op.path)) for op in kernel.operands]
     sizes = _check_shapes(kernel.operands, operands)

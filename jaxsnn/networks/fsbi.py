@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from ..connectivity import Connectivity
 from ..network import Network, NetworkParams, PoissonInput, PoissonTarget, Population, Projection, RateGuard, broadcast_params
 from ..neurons import ConductanceIF
-from ..plasticity import MLPPlasticity, PlasticityRule, PolynomialPlasticity
+from ..plasticity import MLPPlasticity, PlasticityRule, PolynomialPlasticity, per_member
 from ..sources import RenewalSources
 
 #: (pre, post, receptor) of the four recurrent projections.
@@ -93,7 +93,7 @@ def mlp_rules(theta: Any, config: Any) -> dict[str, PlasticityRule]:
 
 def unbatched(rules: dict[str, PlasticityRule]) -> dict[str, PlasticityRule]:
     """The first member of batched rules (a template for the network's structure)."""
-    return {name: jax.tree_util.tree_map(lambda x: x[0], rule) for name, rule in rules.items()}
+    return {name: jax.tree_util.tree_map(lambda x: x[0] if per_member(x) else x, rule) for name, rule in rules.items()}
 
 
 __all__ = ["PROJECTIONS", "fsbi_network", "fsbi_params", "mlp_rules", "polynomial_rules", "unbatched"]

@@ -268,7 +268,7 @@ def test_block_kernel_rejects_what_it_cannot_read():
         kernel.polynomial_block(cfg, structure.conns, rule, decays, ids[:, :1], over, state)
     with pytest.raises(ValueError, match="rule.alpha"):
         kernel.polynomial_block(cfg, structure.conns, rule._replace(alpha=rule.alpha[:1]), decays, ids, over, state)
-    with pytest.raises(ValueError, match="polynomial"):
+    with pytest.raises(ValueError, match="the polynomial kernel computes ConductanceIF.step; got a CVAIF"):
         kernel.polynomial_block(make_config("mlp", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)
     with pytest.raises(ValueError, match="reads decays.ii_post, which is missing"):
         kernel.polynomial_block(cfg, structure.conns, rule, {k: v for k, v in decays.items() if k != "ii_post"},
@@ -352,5 +352,5 @@ def test_mlp_block_kernel_rejects_what_it_cannot_read():
     with pytest.raises(ValueError, match="rule.last"):
         kernel.mlp_block(cfg, structure.conns, MLPRule(rule.hidden1, rule.hidden2, rule.eta, rule.last[:1]), decays,
                          ids, over, state)
-    with pytest.raises(ValueError, match="task 'mlp' only"):
+    with pytest.raises(ValueError, match="the mlp kernel computes CVAIF.step; got a ConductanceIF"):
         kernel.mlp_block(make_config("polynomial", n_exc=40, n_inh=10), structure.conns, rule, decays, ids, over, state)

@@ -24,6 +24,9 @@ MODEL_VERSION = 2
 class FSBIConfig:
     """Configuration of an fSBI simulation.
 
+    Rule family: ``task``, an :class:`jaxsnn.fsbi.families.FSBIFamily` or its name (``"polynomial"``,
+    ``"mlp"``) or ``"module:attribute"`` spec; it gives the neuron model, the plastic projections and
+    their rules, θ's layout and the default blow-up rate.
     Network: ``n_exc``, ``n_inh`` neurons; recurrent connectivity ``p_conn`` (no autapses on EE and II),
     drawn as ``connectivity`` says: ``"renewal"`` (default) as Auryn's SparseConnection fills it
     (:func:`jaxsnn.connectivity.renewal`), ``"bernoulli"`` with independent pairs; initial weights ``w_ee, w_ei, w_ie, w_ii`` (units of g_leak); axonal ``delay`` (s).

@@ -295,14 +295,15 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
     return best
 
 
-def simulate(theta: Any, *, task: str = "polynomial", seed: int = 0, rule_ids: Any = None,
+def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: Any = None,
              progress: bool = False, **overrides: Any) -> FSBIResult:
     """Simulate rules θ on the fSBI network and compute their metrics.
 
     Args:
-        theta: ``[25]`` or ``[R, 25]`` polynomial θ (``[23]`` / ``[R, 23]`` for ``task="mlp"``); the
-            last entry is the external rate r_ext (Hz).
-        task: ``"polynomial"`` or ``"mlp"``.
+        theta: ``[P]`` or ``[R, P]``: ``[25]`` polynomial θ, ``[23]`` for ``task="mlp"``, the family's θ
+            size for another family; the last entry is the external rate r_ext (Hz).
+        task: the rule family: ``"polynomial"``, ``"mlp"``, any :class:`jaxsnn.fsbi.families.FSBIFamily`
+            (e.g. one defined in a user's module), or its ``"module:attribute"`` spec.
         seed: fixes the connectivity (shared by the batch) and, with ``rule_ids``, the random input.
         rule_ids: ``[R]`` integers naming each rule's random stream (default 0..R-1); a rule simulated
             with the same seed and id gets the same input whatever batch it is in.

@@ -4,7 +4,9 @@ population and projection names, and a user's own), the blow-up guard's report, 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -207,3 +209,17 @@ def test_unbounded_rule_needs_w_max(no_tracing) -> None:
     net = network(w_max=float("inf"))
     with pytest.raises(ValueError, match=r"give FSBIMetrics\(w_max=...\)"):
         jaxsnn.simulate(net, DURATION, jax.random.key(0), record=jaxsnn.Record(metrics=METRICS, period=PERIOD))
+
+
+def test_readme_own_network_example(capsys) -> None:
+    """The README's "Your own network and rule" code runs as printed and gives what its comments say."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Your own network and rule", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.weights["IE"].shape == (2, 30, 3)
+    assert result.alive.all() and np.all((result.metrics["rate"] > 1) & (result.metrics["rate"] < 50))
+    assert np.all(np.isfinite(result.metrics["w_drift_ie"]))
+    assert capsys.readouterr().out.strip()

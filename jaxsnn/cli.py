@@ -17,6 +17,7 @@ The rule family (``--family``) is a built-in one (``polynomial``, ``mlp``) or ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -60,6 +61,9 @@ EXAMPLES = """examples:
   jaxsnn coba --duration 10        # the COBA benchmark network -> results/coba_*.{json,png}
   jaxsnn sweep --family polynomial --n 64 --seed 0 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 10 --record-start 6
   jaxsnn sweep --family my_rules:TRIPLET --n 64 --out sweeps/mine   # a RuleFamily defined in ./my_rules.py
+  jaxsnn sweep --n 1000 --out sweeps/prior --workers 2                # 2 Dask worker processes on this machine
+  jaxsnn sweep --n 1000 --out /shared/prior --scheduler tcp://head:8786  # workers of a running Dask scheduler
+  jaxsnn sweep --n 354000 --out /shared/pi0 --chunk-size 64 --slurm --slurm-jobs 50 --queue cpu --cores 20 --memory 80GB --walltime 12:00:00
   jaxsnn simulate --n 2 --out results/simulate --n-exc 400 --n-inh 100 --duration 4 --record-start 2
   jaxsnn metrics results/simulate/rule-0.npz
   jaxsnn export sweeps/pi0 --out sweeps/pi0.npy
@@ -164,11 +168,120 @@ def _sweep_parser(sub) -> None:
     p.add_argument("--memory-budget", type=float, metavar="GIB",
                    help="device memory per device a chunk may use, GiB (default: half a GPU's memory, 2 on CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress line (for batch jobs)")
+    _cluster_options(p)
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    """Where the chunks run: this process (default), Dask workers on this machine, a running Dask
+    scheduler, or SLURM jobs (dask-jobqueue). The store must be on a file system every worker shares."""
+    where = p.add_argument_group(
+        "where the chunks run (default: in this process; give one of --workers/--gpus, --scheduler, --slurm to run "
+        "each chunk as a Dask task; --out must then be on a file system every worker shares)")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="start N Dask worker processes on this machine (a LocalCluster), each its own JAX runtime")
+    where.add_argument("--threads-per-worker", type=int, metavar="T",
+                       help="with --workers: chunks each worker runs at once (default cores // N, so N × T <= cores)")
+    where.add_argument("--memory-per-worker", type=float, metavar="GIB",
+                       help="with --workers/--gpus: a worker past this is restarted and its chunk rerun elsewhere "
+                            "(default: the machine's memory / N)")
+    where.add_argument("--gpus", nargs="+", metavar="ID",
+                       help="one Dask worker per GPU of these ids (each sees only its GPU through CUDA_VISIBLE_DEVICES)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="join a running Dask scheduler: tcp://HOST:PORT, or the path of its scheduler file (.json)")
+    where.add_argument("--slurm", action="store_true",
+                       help="start Dask workers as SLURM jobs (dask-jobqueue) with the options below; options left out "
+                            "come from ~/.config/dask/jobqueue.yaml (jobqueue: slurm:)")
+    slurm = p.add_argument_group("SLURM jobs (with --slurm)")
+    slurm.add_argument("--slurm-jobs", type=int, default=1, metavar="J",
+                       help="jobs kept running; a job that ends (walltime) is replaced (default 1)")
+    slurm.add_argument("--queue", help="partition (#SBATCH -p)")
+    slurm.add_argument("--account", help="account (#SBATCH -A)")
+    slurm.add_argument("--cores", type=int, help="cores per job (#SBATCH --cpus-per-task)")
+    slurm.add_argument("--processes", type=int,
+                       help="worker processes per job, each single-threaded or sharing cores/processes (default: --cores)")
+    slurm.add_argument("--memory", help="memory per job, e.g. 80GB (#SBATCH --mem), shared by its workers")
+    slurm.add_argument("--walltime", help="per job, HH:MM:SS (#SBATCH -t); workers retire 5 min before it")
+    slurm.add_argument("--job-extra", action="append", default=[], metavar="SBATCH_OPTION",
+                       help="another #SBATCH option, e.g. --job-extra=--gres=gpu:1 (repeatable)")
+    slurm.add_argument("--prologue", action="append", default=[], metavar="SHELL_LINE",
+                       help="a shell line run before the workers start, e.g. 'source /shared/jaxsnn/.venv/bin/activate' "
+                            "(repeatable)")
+    slurm.add_argument("--print-job-script", action="store_true",
+                       help="print the SLURM job script these options give and exit, submitting nothing")
+
+
+_LOCAL_ONLY = ("threads_per_worker", "memory_per_worker")
+_SLURM_ONLY = ("queue", "account", "cores", "processes", "memory", "walltime", "print_job_script")
+
+
+def _slurm_cluster(args: argparse.Namespace):
+    from .sweep.cluster import slurm_cluster
+
+    return slurm_cluster(queue=args.queue, account=args.account, cores=args.cores, processes=args.processes,
+                         memory=args.memory, walltime=args.walltime, job_extra=args.job_extra, prologue=args.prologue)
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace):
+    """The Dask client the cluster options ask for (None: run in this process), closed afterwards with
+    any cluster started here."""
+    local = args.workers is not None or args.gpus is not None
+    chosen = [name for name, on in (("--workers/--gpus", local), ("--scheduler", args.scheduler is not None),
+                                    ("--slurm", args.slurm)) if on]
+    if len(chosen) > 1:
+        raise ValueError(f"give only one of --workers/--gpus, --scheduler and --slurm; got {' and '.join(chosen)}")
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    stray_local = [flag(o) for o in _LOCAL_ONLY if getattr(args, o) is not None]
+    stray_slurm = [flag(o) for o in (*_SLURM_ONLY, "job_extra", "prologue") if getattr(args, o) not in (None, False, [])]
+    if stray_local and not local:
+        raise ValueError(f"{', '.join(stray_local)} apply only with --workers/--gpus")
+    if stray_slurm and not args.slurm:
+        raise ValueError(f"{', '.join(stray_slurm)} apply only with --slurm")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    if args.slurm_jobs < 1:
+        raise ValueError(f"--slurm-jobs must be >= 1; got {args.slurm_jobs}")
+    if not chosen:
+        yield None
+        return
+    from distributed import Client
+
+    if args.scheduler is not None:
+        from .sweep.cluster import connect
+
+        client = connect(args.scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    if local:
+        from .sweep.cluster import local_cluster
+
+        memory = None if args.memory_per_worker is None else int(args.memory_per_worker * 2**30)
+        if memory is not None and memory <= 0:
+            raise ValueError(f"--memory-per-worker must be > 0 GiB; got {args.memory_per_worker}")
+        cluster = local_cluster(args.workers, threads_per_worker=args.threads_per_worker, memory_limit=memory,
+                                gpus=args.gpus)
+    else:
+        cluster = _slurm_cluster(args)
+        cluster.adapt(minimum_jobs=args.slurm_jobs, maximum_jobs=args.slurm_jobs)  # replaces jobs that end
+    with cluster, Client(cluster) as client:
+        yield client
 
 
 def _sweep(args: argparse.Namespace) -> None:
     from .sweep import run_sweep
 
+    if args.print_job_script:
+        if not args.slurm:
+            raise ValueError("--print-job-script applies only with --slurm")
+        cluster = _slurm_cluster(args)
+        try:
+            print(cluster.job_script())
+        finally:
+            cluster.close()
+        return
     family = _family(args)
     overrides = _overrides(args, family)
     if args.n is not None and args.n < 1:
@@ -179,8 +292,12 @@ def _sweep(args: argparse.Namespace) -> None:
         raise ValueError(f"--memory-budget must be > 0 GiB; got {args.memory_budget}")
     theta = _read_theta(args.theta) if args.theta is not None else None
     budget = args.memory_budget * 2**30 if args.memory_budget is not None else None
-    table = run_sweep(theta, out=args.out, family=family, n=args.n, seed=args.seed, chunk_size=args.chunk_size,
-                      memory_budget=budget, progress=not args.quiet, **overrides)
+    try:
+        with _dask_client(args) as client:
+            table = run_sweep(theta, out=args.out, family=family, n=args.n, seed=args.seed, chunk_size=args.chunk_size,
+                              memory_budget=budget, progress=not args.quiet, client=client, **overrides)
+    except (ConnectionError, RuntimeError) as error:  # no scheduler, or chunks that failed on the workers
+        raise SystemExit(f"jaxsnn sweep: {error}") from None
     counts = table["status"].value_counts().to_dict()
     plausible = int(family.is_plausible({c: table[c].to_numpy() for c in table.columns}).sum())
     print(f"{len(table)} rules in {args.out}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "blown_up", "overflow"))

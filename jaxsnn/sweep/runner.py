@@ -17,12 +17,12 @@ How a sweep runs:
   for another batch size; measured relative differences ~1e-7).
 - A finished chunk is written atomically to the store (see :mod:`jaxsnn.sweep.store`); a rerun of the
   same command skips chunks already on disk. Inputs that differ from the manifest's are refused.
-- Multi-host: under ``jax.distributed`` process ``p`` of ``P`` runs chunks ``p, p + P, p + 2P, …``
-  (:func:`process_chunks`), all writing into the same shared folder; each process waits for the others
-  at the end (``multihost_utils.sync_global_devices``) and returns the whole table. Call
-  ``jax.distributed.initialize(...)`` before ``run_sweep`` (on CPU clusters first set
-  ``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` for the final barrier), and give
-  ``chunk_size`` (required there) so every process cuts the sweep into the same chunks.
+- Several processes or machines: give ``client`` (a ``distributed.Client`` or a scheduler address) and
+  each chunk becomes one Dask task that a worker process simulates and writes into the store itself
+  (:mod:`jaxsnn.sweep.cluster`): Dask balances the chunks over the workers as they free up, and runs a
+  chunk again elsewhere when its worker dies. Without a client the sweep runs in this process.
+  (``jax.distributed`` is not used for sweeps: its static split of chunks and final barrier stop every
+  process when one dies, and its rules are independent, so nothing of one rule needs another's device.)
 - What is simulated is a rule family's (:class:`jaxsnn.RuleFamily`; built-in ``"polynomial"`` and
   ``"mlp"``, or any family defined elsewhere): its prior, θ layout and simulator; the manifest records
   the family's name and θ names. Options fixed for a whole sweep come from the family
@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -57,8 +58,8 @@ from ..fsbi.config import FSBIConfig
 from ..fsbi.metrics_stream import init_accumulator
 from ..fsbi.prior import rule_id
 from .store import (
-    STORE_FORMAT_VERSION, chunk_table, completed_chunks, load, read_manifest, remove_stale_temporaries, theta_hash,
-    write_chunk, write_manifest,
+    STORE_FORMAT_VERSION, chunk_table, completed_chunks, load, read_manifest, record_run, remove_stale_temporaries,
+    theta_hash, update_run, write_chunk, write_manifest,
 )
 
 DEFAULT_CPU_BUDGET = 2 * 2**30
@@ -138,17 +139,6 @@ def chunk_size_for_budget(bytes_per_rule: int, memory_budget: float, n_devices: 
     return per_device * n_devices
 
 
-def process_chunks(n_chunks: int, process_index: int, process_count: int) -> list[int]:
-    """The chunks process ``process_index`` of ``process_count`` runs: every ``process_count``-th one,
-    starting at its index, so the processes share the work evenly and never overlap."""
-    check_int("n_chunks", n_chunks)
-    check_int("process_count", process_count, minimum=1)
-    check_int("process_index", process_index)
-    if process_index >= process_count:
-        raise ValueError(f"process_index must be < process_count = {process_count}; got {process_index}")
-    return list(range(process_index, n_chunks, process_count))
-
-
 def device_slices(n_rules: int, devices: Sequence[jax.Device]) -> list[tuple[jax.Device, slice]]:
     """How a batch of ``n_rules`` (a multiple of the device count) splits over ``devices``: the shards
     of a ``NamedSharding`` of the batch axis over a 1-D mesh of the devices."""
@@ -183,6 +173,19 @@ def run_chunk(simulator: SweepSimulator, theta: np.ndarray, index: np.ndarray,
     return _checked(simulator, merged, n_rules)
 
 
+def simulate_into_store(simulator: SweepSimulator, out: str | os.PathLike, chunk: int, theta: np.ndarray,
+                        index: np.ndarray, seed: int, devices: Sequence[jax.Device]) -> ChunkResult:
+    """Simulate chunk number ``chunk`` (θ ``[R, P]``, global indices ``[R]``) over ``devices`` and write its
+    table into the store ``out`` atomically; returns the simulator's result. The in-process loop and
+    each Dask task (:func:`jaxsnn.sweep.cluster.simulate_chunk`) both go through here, so both write the
+    same rows."""
+    result = run_chunk(simulator, theta, index, devices)
+    table = chunk_table(index, [rule_id(row, printed_as="bytes") for row in theta], seed, theta,
+                        result.blowup_time, result.overflow, result.metrics, simulator.metric_names)
+    write_chunk(out, chunk, table)
+    return result
+
+
 def _checked(simulator: SweepSimulator, result: ChunkResult, n_rules: int) -> ChunkResult:
     missing = [m for m in simulator.metric_names if m not in result.metrics]
     if missing:
@@ -205,8 +208,9 @@ class Progress:
         self.start = time.perf_counter()
         self.inline = hasattr(self.stream, "isatty") and self.stream.isatty()
 
-    def update(self, n_rules: int, n_blown_up: int) -> str:
-        """Count a finished chunk and print (unless quiet) the report line, which is returned."""
+    def update(self, n_rules: int, n_blown_up: int, workers: int | None = None) -> str:
+        """Count a finished chunk and print (unless quiet) the report line, which is returned;
+        ``workers``: Dask workers alive now (shown when given)."""
         self.done += n_rules
         self.new += n_rules
         self.blown_up += n_blown_up
@@ -215,6 +219,8 @@ class Progress:
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         line = (f"sweep: {self.done}/{self.total} rules ({100 * self.done / max(self.total, 1):.1f} %) | "
                 f"{rate:.2f} rules/s | {self.blown_up} blown up | ETA {_duration(eta)}")
+        if workers is not None:
+            line += f" | {workers} workers"
         if not self.quiet:
             end = "" if self.inline and self.done < self.total else "\n"
             print(("\r" if self.inline else "") + line, end=end, file=self.stream, flush=True)
@@ -295,7 +301,7 @@ def _diff(old: Any, new: Any, prefix: str = "") -> str:
 def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: str | None = None,
               family: RuleFamily | str | None = None, n: int | None = None, seed: int = 0,
               chunk_size: int | None = None, memory_budget: float | None = None, progress: bool = True,
-              simulator: SweepSimulator | None = None, **overrides: Any) -> pd.DataFrame:
+              simulator: SweepSimulator | None = None, client: Any = None, **overrides: Any) -> pd.DataFrame:
     """Simulate every rule of θ (or ``n`` prior samples) into the store ``out``; returns ``load(out)``.
 
     Args:
@@ -303,20 +309,27 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
             r_ext in Hz there), or None to draw ``n`` samples from the family's prior
             (:meth:`jaxsnn.RuleFamily.sample_prior`).
         out: store folder (created if needed). Rerunning the same call skips finished chunks; a call
-            with different inputs (θ, family, seed, options, explicit chunk size) is refused.
+            with different inputs (θ, family, seed, options, explicit chunk size) is refused. With a
+            ``client`` it must be on a file system the workers share.
         family: the rule family: a :class:`jaxsnn.RuleFamily`, a built-in name (``"polynomial"``,
             ``"mlp"``) or a ``"module:attribute"`` import spec; default ``"polynomial"``.
         task: the same as ``family`` (its older name); give one of the two.
         n: number of prior samples (only without ``theta``).
         seed: network connectivity and random input; rule ``i`` gets stream ``(seed, i)``.
         chunk_size: rules per chunk (a multiple of the local device count keeps every device busy).
-            Default: from ``memory_budget``; on resume, the store's.
+            Default: from ``memory_budget``; with a ``client`` also at most N / (4 × workers), so every
+            worker gets several chunks; on resume, the store's.
         memory_budget: bytes of device memory per device a chunk may use (default: half of what a GPU
             reports, 2 GiB on CPU); ignored when ``chunk_size`` is given.
-        progress: print a progress line (rules done, rules/s, blow-ups, ETA) to stderr.
+        progress: print a progress line (rules done, rules/s, blow-ups, ETA, and Dask workers alive) to
+            stderr.
         simulator: another batched simulator (see :class:`SweepSimulator`) in place of the family's
             (its description is stored as given); default :meth:`jaxsnn.RuleFamily.sweep_simulator`
-            with ``overrides``.
+            with ``overrides``. In-process only: Dask workers build the family's simulator themselves.
+        client: run the chunks on Dask workers (:mod:`jaxsnn.sweep.cluster`): a ``distributed.Client``
+            (kept open) or a scheduler address such as ``"tcp://host:8786"`` (connected to and closed
+            again). Each worker rebuilds the family's simulator from (family, seed, options), so the
+            family must be importable there. None (default): simulate in this process.
         **overrides: options of the family's simulator; for the fSBI families :class:`jaxsnn.fsbi.FSBIConfig`
             fields, e.g. ``n_exc``, ``n_inh``, ``duration`` (s), ``record_start`` (s): metrics are
             computed over [record_start, duration).
@@ -330,56 +343,71 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
     if memory_budget is not None:
         check_positive("memory_budget", memory_budget)
     theta = _prepare_theta(theta, n, family, seed)
+    options: dict[str, Any] = {}
     if simulator is None:
         family.check_theta(theta)
-        simulator = family.sweep_simulator(seed, **family.sweep_options(theta, overrides))
+        options = family.sweep_options(theta, overrides)
+        simulator = family.sweep_simulator(seed, **options)
+    elif client is not None:
+        raise ValueError("simulator= runs in this process only: Dask workers cannot be sent its closures. Give "
+                         "family= (a RuleFamily whose simulator(seed, **options) builds it) to run on a client")
     elif overrides:
         raise ValueError(f"options {sorted(overrides)} apply to the family's own simulator; configure a custom simulator itself")
     if theta.shape[1] != simulator.theta_size:
         raise ValueError(f"theta must have {simulator.theta_size} columns for this simulator; got {theta.shape[1]}")
-    process_index, process_count = jax.process_index(), jax.process_count()
-    if process_count > 1 and chunk_size is None:
-        raise ValueError("with several processes (jax.distributed) give chunk_size, so every process cuts the "
-                         "sweep into the same chunks")
+    if jax.process_count() > 1:
+        raise ValueError(f"run_sweep does not split a sweep over jax.distributed processes (this is process "
+                         f"{jax.process_index()} of {jax.process_count()}); run it in one process with client= a Dask "
+                         "client or scheduler address, and start Dask workers where the other processes ran")
     devices = jax.local_devices()
-    out = Path(out)
+    out = Path(out).resolve()  # workers may run in another directory
     out.mkdir(parents=True, exist_ok=True)
 
-    existing = read_manifest(out)
-    if chunk_size is None and existing is not None:
-        size = existing["chunk_size"]
-    elif chunk_size is None:
-        budget = memory_budget if memory_budget is not None else default_memory_budget(devices[0])
-        size = min(theta.shape[0], chunk_size_for_budget(simulator.bytes_per_rule, budget, len(devices)))
-    else:
-        size = chunk_size
-    manifest = _manifest(simulator, theta, seed, size)
-    if existing is None:
-        write_manifest(out, manifest)
-    else:
-        _check_resume(out, existing, manifest, explicit_chunk=chunk_size is not None)
+    session = None
+    if client is not None:
+        from . import cluster
 
-    if process_count == 1:  # with several processes another one may be writing its temporary file now
-        remove_stale_temporaries(out)
-    done = completed_chunks(out)
-    mine = process_chunks(manifest["n_chunks"], process_index, process_count)
-    todo = [c for c in mine if c not in done]
-    bar = Progress(total=sum(_chunk_rows(c, size, theta.shape[0]) for c in mine),
-                   already_done=sum(_chunk_rows(c, size, theta.shape[0]) for c in mine if c in done),
-                   quiet=not progress)
-    if progress and done:
-        print(f"sweep: resuming {out}: {bar.done}/{bar.total} rules already done", file=sys.stderr, flush=True)
-    for chunk in todo:
-        index = np.arange(chunk * size, min((chunk + 1) * size, theta.shape[0]), dtype=np.int64)
-        result = run_chunk(simulator, theta[index], index, devices)
-        table = chunk_table(index, [rule_id(row, printed_as="bytes") for row in theta[index]], seed, theta[index],
-                            result.blowup_time, result.overflow, result.metrics, simulator.metric_names)
-        write_chunk(out, chunk, table)
-        bar.update(len(index), int(np.sum(np.asarray(result.blowup_time) >= 0)))
-    if process_count > 1:
-        from jax.experimental import multihost_utils
+        session = cluster.DaskSession.open(client)
+    try:
+        existing = read_manifest(out)
+        if chunk_size is None and existing is not None:
+            size = existing["chunk_size"]
+        elif chunk_size is None:
+            budget = memory_budget if memory_budget is not None else default_memory_budget(devices[0])
+            size = min(theta.shape[0], chunk_size_for_budget(simulator.bytes_per_rule, budget, len(devices)))
+            if session is not None:  # several chunks per worker, so Dask can balance and retry small pieces
+                size = min(size, max(1, -(-theta.shape[0] // (4 * max(1, session.n_workers())))))
+        else:
+            size = chunk_size
+        manifest = _manifest(simulator, theta, seed, size)
+        if existing is None:
+            write_manifest(out, manifest)
+        else:
+            _check_resume(out, existing, manifest, explicit_chunk=chunk_size is not None)
 
-        multihost_utils.sync_global_devices(f"jaxsnn.sweep:{out}")
+        started = time.time()
+        if session is None:  # no other writer can be at work: temporaries are leftovers of a killed run
+            remove_stale_temporaries(out)
+        done = completed_chunks(out)
+        todo = [c for c in range(manifest["n_chunks"]) if c not in done]
+        bar = Progress(total=theta.shape[0], already_done=sum(_chunk_rows(c, size, theta.shape[0]) for c in done),
+                       quiet=not progress)
+        if progress and done:
+            print(f"sweep: resuming {out}: {bar.done}/{bar.total} rules already done", file=sys.stderr, flush=True)
+        if session is None:
+            run = record_run(out, {"engine": "in-process", "host": socket.gethostname(), "devices": len(devices),
+                                   "platform": devices[0].platform, "chunks_todo": len(todo)})
+            for chunk in todo:
+                index = np.arange(chunk * size, min((chunk + 1) * size, theta.shape[0]), dtype=np.int64)
+                result = simulate_into_store(simulator, out, chunk, theta[index], index, seed, devices)
+                bar.update(len(index), int(np.sum(np.asarray(result.blowup_time) >= 0)))
+            update_run(out, run, chunks_run=len(todo))
+        else:
+            session.run_chunks(out, todo, theta, size, family, seed, options, simulator.description, bar)
+            remove_stale_temporaries(out, older_than=started)
+    finally:
+        if session is not None:
+            session.close()
     return load(out)
 
 

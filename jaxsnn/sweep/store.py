@@ -2,13 +2,16 @@
 
 Layout of ``out/``::
 
-    manifest.json           what was swept (simulator, rule family and θ names, seed, options, N, chunk size, hash of θ)
+    manifest.json           what was swept (simulator, rule family and θ names, seed, options, N, chunk size, hash of θ),
+                            and ``runs``: one entry per run of the sweep (engine and cluster shape, start, end)
     chunk-000000.parquet    rows of chunk 0 (global indices 0 .. chunk_size-1)
     chunk-000001.parquet    ...
 
 A chunk file is written to a temporary name in the same folder and renamed with ``os.replace``, which
 is atomic on POSIX file systems: a chunk file that exists is complete, and a crash at any moment leaves
-at most a stray ``.tmp`` file (ignored, and removed by the next run).
+at most a stray ``.tmp`` file (ignored, and removed by the next run). Temporary names carry the host,
+process id and a random token, so writers on several hosts of a shared file system never share one; two
+writers of the same chunk (a task Dask ran twice) each rename a complete, identical file into place.
 
 Columns of every chunk (and of :func:`load`), one row per rule:
 
@@ -35,6 +38,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +98,7 @@ def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
 
 def write_atomic(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
         with open(tmp, "rb") as handle:
@@ -110,10 +116,41 @@ def write_manifest(out: str | os.PathLike, manifest: Mapping[str, Any]) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def remove_stale_temporaries(out: str | os.PathLike) -> None:
-    """Delete temporary files left by a run that was killed while writing."""
+def remove_stale_temporaries(out: str | os.PathLike, older_than: float | None = None) -> None:
+    """Delete temporary files left by a run that was killed while writing; with ``older_than`` (a
+    ``time.time()`` value, s) only those last modified before it, so a writer still at work elsewhere
+    (a Dask task of an earlier, killed client) keeps its file."""
     for path in Path(out).glob(".*.tmp"):
-        path.unlink(missing_ok=True)
+        try:
+            if older_than is None or path.stat().st_mtime < older_than:
+                path.unlink(missing_ok=True)
+        except FileNotFoundError:  # renamed into place by its writer meanwhile
+            pass
+
+
+def record_run(out: str | os.PathLike, run: Mapping[str, Any]) -> int:
+    """Append ``run`` (JSON-serialisable: engine, cluster shape, start time …) to the manifest's
+    ``runs`` list; returns its position there, for :func:`update_run`. Only the sweep's one client
+    writes the manifest (workers write chunk files only), so there is no concurrent writer."""
+    manifest = read_manifest(out)
+    if manifest is None:
+        raise ValueError(f"{out} has no {MANIFEST}; write it before recording a run")
+    runs = list(manifest.get("runs", []))
+    runs.append({"started": _now(), **dict(run)})
+    write_manifest(out, {**manifest, "runs": runs})
+    return len(runs) - 1
+
+
+def update_run(out: str | os.PathLike, position: int, **fields: Any) -> None:
+    """Add ``fields`` (and ``finished``: the time now) to run number ``position`` of the manifest."""
+    manifest = read_manifest(out)
+    runs = list(manifest.get("runs", []))
+    runs[position] = {**runs[position], **fields, "finished": _now()}
+    write_manifest(out, {**manifest, "runs": runs})
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def chunk_table(index: np.ndarray, rule_ids: Sequence[str], seed: int, theta: np.ndarray,

@@ -1,6 +1,6 @@
-"""Run a toy sweep in its own process (for the kill-and-resume, device and multi-process tests).
+"""Run a toy sweep in its own process (for the kill-and-resume and device tests).
 
-usage: python run_toy_sweep.py OUT N CHUNK DELAY [PROCESS_ID NUM_PROCESSES PORT]
+usage: python run_toy_sweep.py OUT N CHUNK DELAY
 Prints, as its last line, JSON {"calls": [[indices, device id], ...], "devices": n_local_devices}.
 """
 
@@ -17,10 +17,6 @@ from jaxsnn.sweep import run_sweep  # noqa: E402
 from tests.sweep.toy import toy_simulator  # noqa: E402
 
 out, n, chunk, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-if len(sys.argv) > 5:
-    process_id, num_processes, port = (int(a) for a in sys.argv[5:8])
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(f"localhost:{port}", num_processes=num_processes, process_id=process_id)
 calls = []
 table = run_sweep(sample_prior("polynomial", n, 3), out=out, seed=3, chunk_size=chunk,
                   simulator=toy_simulator(seed=3, delay=delay, calls=calls), progress=False)

@@ -1,11 +1,10 @@
 """The sweep machinery with a cheap toy simulator: store layout, resume, refusal of changed inputs,
-kill-and-resume, devices, processes, chunk sizing and progress."""
+kill-and-resume, devices, chunk sizing and progress (Dask workers: test_cluster.py)."""
 
 import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from jaxsnn.fsbi import METRIC_NAMES, make_config, rule_id, sample_prior
 from jaxsnn.sweep import (
-    Progress, chunk_size_for_budget, fsbi_bytes_per_rule, load, load_arrays, process_chunks, read_manifest, run_sweep,
+    Progress, chunk_size_for_budget, fsbi_bytes_per_rule, load, load_arrays, read_manifest, run_sweep,
 )
 from jaxsnn.sweep.store import chunk_path
 
@@ -197,38 +196,6 @@ def test_two_forced_host_devices_give_the_same_numbers(tmp_path):
     assert all(len(indices) == 2 for indices, _ in report["calls"])
     one = run_sweep(_theta(9), out=tmp_path / "one", seed=3, chunk_size=3, simulator=toy_simulator(seed=3), progress=False)
     pd.testing.assert_frame_equal(load(tmp_path / "two"), one)
-
-
-def test_two_processes_share_the_chunks(tmp_path):
-    """Two local CPU processes under jax.distributed: each runs every other chunk, none twice, and
-    each returns the whole table."""
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    out = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, str(SCRIPT), str(out), "10", "2", "0.1", str(p), "2", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) for p in (0, 1)]
-    reports = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 0, stderr[-3000:]
-        reports.append(json.loads(stdout.strip().splitlines()[-1]))
-    ran = [sorted(i for indices, _ in r["calls"] for i in indices) for r in reports]
-    assert ran == [[0, 1, 4, 5, 8, 9], [2, 3, 6, 7]]
-    assert [r["rows"] for r in reports] == [10, 10]
-    whole = run_sweep(_theta(10), out=tmp_path / "single", seed=3, chunk_size=2, simulator=toy_simulator(seed=3),
-                      progress=False)
-    pd.testing.assert_frame_equal(load(out), whole)
-
-
-def test_process_chunks_partition():
-    for n_chunks in (0, 1, 7, 20):
-        for count in (1, 2, 3, 8):
-            parts = [process_chunks(n_chunks, p, count) for p in range(count)]
-            assert sorted(c for part in parts for c in part) == list(range(n_chunks))
-            assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    with pytest.raises(ValueError, match="process_index"):
-        process_chunks(4, 2, 2)
 
 
 def test_chunk_size_from_memory_budget():

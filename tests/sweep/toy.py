@@ -3,6 +3,8 @@ without compiling the network. Each rule's numbers depend only on (seed, global 
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -10,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsnn import RuleFamily, get_family
 from jaxsnn.fsbi import METRIC_NAMES
 from jaxsnn.sweep import ChunkResult, SweepSimulator
 
@@ -37,3 +40,24 @@ def toy_simulator(seed: int = 0, delay: float = 0.0, calls: list | None = None) 
 
     return SweepSimulator(simulate=simulate, description={"simulator": "toy", "task": "polynomial", "seed": seed},
                           theta_size=25, metric_names=METRIC_NAMES, bytes_per_rule=1000)
+
+
+class DaskToy(RuleFamily):
+    """The toy simulator as a rule family with the polynomial θ layout, so Dask workers can rebuild it
+    from (family, seed, options) (``tests.sweep.toy:DASK_TOY``). Options: ``delay`` (s of sleep per
+    batch, to catch a chunk mid-way) and ``die_at`` (a rule index whose batch SIGKILLs its own worker
+    process, as a nanny does to a worker past its memory limit; never use it in-process)."""
+
+    def simulator(self, seed: int, delay: float = 0.0, die_at: int = -1) -> SweepSimulator:
+        base = toy_simulator(seed, delay)
+
+        def simulate(theta: np.ndarray, index: np.ndarray) -> ChunkResult:
+            if die_at in np.asarray(index):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return base.simulate(theta, index)
+
+        return SweepSimulator(simulate, {"simulator": "toy", "seed": seed, "delay": delay, "die_at": die_at},
+                              self.theta_size, self.metric_names, bytes_per_rule=1000)
+
+
+DASK_TOY = DaskToy("dask-toy", get_family("polynomial").parameters, METRIC_NAMES)

@@ -46,8 +46,8 @@ from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
 from .plasticity import PlasticityRule, Synapses, at_members, check_rule, trace_decay
 from .propagation import (
-    FusedProjections, SpikeIndex, deliver_dense, deliver_events, deliver_fused, index_spikes, transmit_and_update_pre,
-    update_post,
+    CompactSpikes, FusedProjections, SpikeIndex, compact_spikes, deliver_dense, deliver_events, deliver_fused,
+    index_spikes, transmit_and_update_pre, update_post,
 )
 from .sources import BernoulliSources, RenewalSources, renewal_source_ids, renewal_uniforms, source_spikes
 from .stp import STPParams, STPState, stp_on_spike
@@ -247,6 +247,8 @@ class NetworkState(NamedTuple):
         (populations targeted by plastic projections or delayed inputs).
     sources: renewal Poisson input name -> :class:`SourceState`.
     guard: :class:`GuardState` of the network's :class:`RateGuard`, or None.
+    overflow: ``[B]`` int32 steps in which some spikes did not fit the capacity of the static strategy
+        (:func:`network_step` with ``capacity``; None with the event strategy).
     """
 
     neurons: dict[str, Any]
@@ -258,6 +260,7 @@ class NetworkState(NamedTuple):
     pending: dict[str, dict[str, Array]] = {}
     sources: dict[str, SourceState] = {}
     guard: GuardState | None = None
+    overflow: Array | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -580,7 +583,7 @@ def _propagate(
 
 def network_step(
     net: Network, structure: dict[str, Any], params: NetworkParams, state: NetworkState, keys: Array,
-    member_keys: Array | None = None,
+    member_keys: Array | None = None, capacity: dict[str, int] | None = None,
 ) -> tuple[NetworkState, dict[str, Array]]:
     """Advance a batch of networks by one step (order: module docstring).
 
@@ -590,10 +593,17 @@ def network_step(
         keys: ``[B]`` PRNG keys for this step (``fold_in(member_key, step)``).
         member_keys: ``[B]`` keys of the members, needed by renewal inputs (which draw from
             ``fold_in(member_key, emission step)``).
+        capacity: None for the event strategy (loops over the step's spikes, cost in proportion to
+            activity); else the static strategy (:func:`static_capacity`): spikes per step and member
+            of each population and Bernoulli Poisson input compacted into this many slots, every shape
+            fixed. A step in which some member's spikes did not fit adds 1 to that member's
+            ``state.overflow`` (which must then be an ``[B]`` int32 array): its results are wrong and
+            the caller reruns with a larger capacity (:func:`jaxsnn.simulate` does).
     Returns:
         ``(state, spikes)`` with ``spikes[pop]`` of shape ``[B, n]`` (float32 0/1).
     """
     batch = keys.shape[0]
+    indexer = _Indexer(capacity)
     dt = net.dt
     exc = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
     inh = {p.name: jnp.zeros((batch, p.size), jnp.float32) for p in net.populations}
@@ -606,7 +616,8 @@ def network_step(
     for pop, by_receptor in state.pending.items():
         for receptor, inc in by_receptor.items():
             targets[receptor][pop] = targets[receptor][pop] + inc
-    layout = fused_layout(net) if FUSED_KEY in structure else None
+    # the fused ELL walks the spikes of several populations as one index: an event-strategy tool
+    layout = fused_layout(net) if FUSED_KEY in structure and capacity is None else None
     fused_names = set(layout.weight_names) if layout is not None else set()
     delayed_spikes: dict[tuple[str, int], Array] = {}
 
@@ -643,11 +654,11 @@ def network_step(
             size = net.population(pop).size
             targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]
 
-    indexed: dict[Any, SpikeIndex] = {}  # one spike index per presynaptic array: (population, delay) or input
+    indexed: dict[Any, SpikeIndex | CompactSpikes] = {}  # one per presynaptic array: (population, delay) or input
 
-    def index_of(key: Any, x: Array) -> SpikeIndex:
+    def index_of(key: Any, x: Array) -> SpikeIndex | CompactSpikes:
         if key not in indexed:
-            indexed[key] = index_spikes(x)
+            indexed[key] = indexer(key[0] if isinstance(key, tuple) else key, x)
         return indexed[key]
 
     new_stp: dict[str, STPState] = {}
@@ -695,12 +706,56 @@ def network_step(
         r = state.ring[pop.name]
         ring[pop.name] = r.at[state.step % r.shape[0]].set(spikes[pop.name])
     new_state = NetworkState(new_neurons, ring, state.step + 1, new_stp, state.weights, state.traces, {},
-                             state.sources, state.guard)
+                             state.sources, state.guard, state.overflow)
 
     # 4. arrivals: guard, plastic projections, delayed inputs
     if net.guard is not None or net.plastic or net.renewal_inputs:
-        new_state = _arrivals(net, structure, params, state, new_state, spikes, member_keys)
+        new_state = _arrivals(net, structure, params, state, new_state, spikes, member_keys, indexer)
+    if capacity is not None:
+        if state.overflow is None:
+            raise ValueError("network_step with a capacity (static strategy) needs state.overflow, an [B] int32 "
+                             "count: state._replace(overflow=jnp.zeros(B, jnp.int32))")
+        new_state = new_state._replace(overflow=state.overflow + indexer.overflowed(batch))
     return new_state, spikes
+
+
+class _Indexer:
+    """Indexes one step's spikes for the event loops (:class:`SpikeIndex`), or, with capacities (the
+    static strategy), compacts them (:class:`CompactSpikes`) and remembers which members overflowed."""
+
+    def __init__(self, capacity: dict[str, int] | None):
+        self.capacity = capacity
+        self.flags: list[Array] = []
+
+    def __call__(self, name: str, spikes: Array) -> SpikeIndex | CompactSpikes:
+        if self.capacity is None:
+            return index_spikes(spikes)
+        if name not in self.capacity:
+            raise ValueError(f"the static strategy needs a spike capacity for {name!r}; given for {sorted(self.capacity)}")
+        compact = compact_spikes(spikes, self.capacity[name])
+        self.flags.append(compact.overflow)
+        return compact
+
+    def ids(self, ids: Array, n: int) -> SpikeIndex | CompactSpikes:
+        """Spikes given as ``[B, capacity]`` ascending ids (``n`` unused): as they are, or indexed."""
+        if self.capacity is None:
+            return index_spikes(source_spikes(ids, n))
+        return CompactSpikes(ids, (ids < n).sum(axis=1, dtype=jnp.int32), n)
+
+    def overflowed(self, batch: int) -> Array:
+        """``[B]`` int32: 1 for members whose spikes did not fit somewhere in this step."""
+        out = jnp.zeros((batch,), bool)
+        for flag in self.flags:
+            out = out | flag
+        return out.astype(jnp.int32)
+
+
+def static_capacity(size: int, dt: float, rate: float = 50.0) -> int:
+    """Spike slots per step and member for ``size`` neurons (or sources) firing at up to ``rate`` Hz on
+    average: the Poisson mean plus 8 standard deviations and 8, at most ``size``. A run whose activity
+    exceeds it overflows and is rerun with a larger capacity (never silently cut)."""
+    mean = size * rate * dt
+    return int(min(size, math.ceil(mean + 8 * math.sqrt(mean) + 8)))
 
 
 def _arrived(net: Network, ring: dict[str, Array], step: Array, pop: str, delay_steps: int) -> Array:
@@ -711,7 +766,7 @@ def _arrived(net: Network, ring: dict[str, Array], step: Array, pop: str, delay_
 
 
 def _arrivals(net: Network, structure: dict[str, Any], params: NetworkParams, old: NetworkState,
-              new: NetworkState, spikes: dict[str, Array], member_keys: Array | None) -> NetworkState:
+              new: NetworkState, spikes: dict[str, Array], member_keys: Array | None, indexer: "_Indexer") -> NetworkState:
     """Step 4 of the module docstring: the guard, transmission and on-pre updates of plastic projections,
     delayed inputs, on-post updates, traces. ``old``: the state at the start of the step."""
     batch = spikes[net.populations[0].name].shape[0]
@@ -738,7 +793,7 @@ def _arrivals(net: Network, structure: dict[str, Any], params: NetworkParams, ol
         arrivals[proj.name] = came
         updates[proj.name] = _rule_updates(net, proj, params.plasticity[proj.name], old.traces[proj.name],
                                            new.neurons[proj.post])
-        inc, weights[proj.name] = transmit_and_update_pre(index_spikes(came), proj.connectivity, weights[proj.name],
+        inc, weights[proj.name] = transmit_and_update_pre(indexer(proj.pre, came), proj.connectivity, weights[proj.name],
                                                           batch, block, updates[proj.name][0])
         pending[proj.post][proj.receptor] = pending[proj.post][proj.receptor] + inc
 
@@ -753,14 +808,12 @@ def _arrivals(net: Network, structure: dict[str, Any], params: NetworkParams, ol
         ids, offset, over = jax.vmap(lambda u, o, r: renewal_source_ids(u, o, r, inp.n_sources, net.dt))(
             uniforms, src.offset, params.rates[inp.name])
         has = emitted >= 0
-        ids = jnp.where(has, ids, inp.n_sources)
-        x = source_spikes(ids, inp.n_sources)
+        if alive is not None:  # a stopped member transmits nothing
+            has = has & alive
         over = jnp.where(has, over, 0)
-        if alive is not None:
-            x = x * alive[:, None]
-            over = over * alive
-        sources[inp.name] = SourceState(jnp.where(has, offset, src.offset), src.overflow + over)
-        index = index_spikes(x)
+        ids = jnp.where(jnp.reshape(has, (-1, 1)), ids, inp.n_sources)
+        sources[inp.name] = SourceState(jnp.where(emitted >= 0, offset, src.offset), src.overflow + over)
+        index = indexer.ids(ids, inp.n_sources)
         for t in inp.targets:
             w = params.weights[f"{inp.name}/{t.post}"]
             inc, _ = transmit_and_update_pre(index, t.connectivity, jnp.broadcast_to(w, (batch,)), batch, block, None)
@@ -768,7 +821,7 @@ def _arrivals(net: Network, structure: dict[str, Any], params: NetworkParams, ol
 
     traces = {}
     for proj in net.plastic:
-        weights[proj.name] = update_post(index_spikes(spikes[proj.post]), proj.connectivity, weights[proj.name],
+        weights[proj.name] = update_post(indexer(proj.post, spikes[proj.post]), proj.connectivity, weights[proj.name],
                                          batch, block, updates[proj.name][1])
         events = {"pre": arrivals[proj.name], "post": spikes[proj.post]}
         rule = params.plasticity[proj.name]

@@ -81,10 +81,50 @@ def members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]
     return jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
 
 
-def walk_spike_blocks(index: SpikeIndex, block: int, body, carry):
+class CompactSpikes(NamedTuple):
+    """Spikes of one step of a population over a batch, compacted into a fixed capacity per member (the
+    accelerator strategy: every shape static, no loop whose trip count depends on the data).
+
+    ids: ``[B, capacity]`` int32 neuron ids in increasing order, ``n`` where unused.
+    count: ``[B]`` int32 spikes of each member in the step; ``count > capacity`` means some were cut
+        (:attr:`overflow`), and the caller must rerun with a larger capacity.
+    n: population size (static).
+    """
+
+    ids: Array
+    count: Array
+    n: int
+
+    @property
+    def overflow(self) -> Array:
+        """``[B]`` bool: members whose spikes did not fit."""
+        return self.count > self.ids.shape[1]
+
+    def gids(self) -> Array:
+        """``[B * capacity]`` global ids ``b * n + j`` in increasing order, ``B * n`` for unused slots."""
+        batch = self.ids.shape[0]
+        member = jnp.arange(batch, dtype=jnp.int32)[:, None]
+        return jnp.where(self.ids < self.n, member * self.n + self.ids, batch * self.n).reshape(-1)
+
+
+def compact_spikes(spikes: Array, capacity: int) -> CompactSpikes:
+    """``[B, n]`` 0/1 spikes as :class:`CompactSpikes` of ``capacity`` per member (a prefix sum and a
+    scatter per member: fixed shapes)."""
+    n = spikes.shape[1]
+    fired = spikes > 0
+    ids = jax.vmap(lambda x: jnp.nonzero(x, size=capacity, fill_value=n)[0])(fired).astype(jnp.int32)
+    return CompactSpikes(ids, fired.sum(axis=1, dtype=jnp.int32), n)
+
+
+def walk_spike_blocks(index: SpikeIndex | CompactSpikes, block: int, body, carry):
     """``carry = body(i, gid, carry)`` for the blocks ``i = 0, 1, ...`` of ``block`` spikes of the step
     (``gid``: ``[block]`` global ids in increasing order, padded with ``index.size``), as a loop whose
-    number of turns is the step's spike count over ``block``. Returns the final carry."""
+    number of turns is the step's spike count over ``block``. Returns the final carry.
+
+    :class:`CompactSpikes` are walked as one block of all their slots (``B * capacity`` ids, no loop):
+    the same ids in the same order, so the same sums, with static shapes."""
+    if isinstance(index, CompactSpikes):
+        return body(jnp.int32(0), index.gids(), carry)
     offsets = jnp.arange(block, dtype=jnp.int32)
     n_blocks = (index.count + block - 1) // block
 
@@ -96,7 +136,7 @@ def walk_spike_blocks(index: SpikeIndex, block: int, body, carry):
 
 
 def deliver_events(
-    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
+    index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
 ) -> Array:
     """Summed weights of the indexed spikes onto each postsynaptic neuron.
 
@@ -194,7 +234,7 @@ _OUT_OF_RANGE = np.int32(2**31 - 1)
 
 
 def transmit_and_update_pre(
-    index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
+    index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
 ) -> tuple[Array, Array]:
     """Transmit the indexed presynaptic spikes through per-member weights and apply on-pre updates.
 
@@ -233,7 +273,7 @@ def transmit_and_update_pre(
     return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
 
 
-def update_post(index: SpikeIndex, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
+def update_post(index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
     """On-post updates: for each indexed spike of the postsynaptic population, every synapse onto it
     takes ``update(member [b, 1], pre [b, k], post [b, 1], w [b, k]) -> new w``. ``weights``:
     ``[batch, n_synapses]``; returns the updated weights."""

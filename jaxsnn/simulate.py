@@ -24,10 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._validation import check_positive, steps_of
+from ._validation import check_choice, check_int, check_positive, steps_of
 from .metrics import RunInfo, StreamingMetric
 from .propagation import index_spikes, walk_spike_blocks
-from .network import Network, NetworkParams, NetworkState, batch_size_of, broadcast_params, network_step
+from .network import (
+    Network, NetworkParams, NetworkState, batch_size_of, broadcast_params, network_step, static_capacity,
+)
+from .sources import RenewalSources
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ _RUNNERS: "weakref.WeakKeyDictionary[Network, dict]" = weakref.WeakKeyDictionary
 
 
 def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict,
-                  metrics: tuple[StreamingMetric, ...], run: RunInfo | None):
+                  metrics: tuple[StreamingMetric, ...], run: RunInfo | None, slots: dict[str, int] | None = None):
     """The compiled chunk program for this network and recording layout, built once and reused."""
     layout = (
         period_steps,
@@ -267,17 +270,19 @@ def _chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int
         tuple(sorted(capacity.items())),
         metrics,
         run,  # None without metrics: only metrics read it, and a continued plain run keeps its program
+        None if slots is None else tuple(sorted(slots.items())),
     )
     cache = _RUNNERS.setdefault(net, {})
     if layout not in cache:
-        cache[layout] = _make_chunk_runner(net, indices, period_steps, n_periods, capacity, metrics, run)
+        cache[layout] = _make_chunk_runner(net, indices, period_steps, n_periods, capacity, metrics, run, slots)
     return cache[layout]
 
 
 def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods: int, capacity: dict,
-                       metrics: tuple[StreamingMetric, ...], run: RunInfo | None):
+                       metrics: tuple[StreamingMetric, ...], run: RunInfo | None, slots: dict[str, int] | None):
     """A jitted function advancing a batch by ``n_periods`` record periods; the metric carries go in
-    and come out (one per metric of ``metrics``)."""
+    and come out (one per metric of ``metrics``). ``slots``: spike capacities of the static strategy
+    (None: the event strategy)."""
 
     def run_chunk(structure, params, state, member_keys, carries):
         batch = member_keys.shape[0]
@@ -286,7 +291,7 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             state, events, counts, carries = carry
             keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(member_keys)
             step = state.step
-            state, spikes = network_step(net, structure, params, state, keys, member_keys)
+            state, spikes = network_step(net, structure, params, state, keys, member_keys, slots)
             counts = {p: counts[p] + _select(spikes[p], indices["counts"][p]).astype(jnp.int32) for p in counts}
             events = {
                 p: write_events(events[p], _select(spikes[p], indices["spikes"][p]), step, capacity[p]) for p in events
@@ -344,6 +349,42 @@ def _chunk_periods(total_periods: int, max_periods: int) -> int:
     return best
 
 
+STRATEGIES = ("auto", "event", "static")
+
+
+def resolve_strategy(strategy: str) -> str:
+    """``"auto"`` -> ``"static"`` on an accelerator backend (GPU, TPU), ``"event"`` on a CPU."""
+    check_choice("strategy", strategy, STRATEGIES)
+    if strategy != "auto":
+        return strategy
+    return "event" if jax.default_backend() == "cpu" else "static"
+
+
+def static_slots(net: Network, params: NetworkParams, given: dict[str, int] | None = None) -> dict[str, int]:
+    """Spike slots per step and member of the static strategy: ``given`` where named, else
+    :func:`jaxsnn.network.static_capacity` of each population (50 Hz) and Bernoulli Poisson input (its
+    largest rate in ``params``)."""
+    given = dict(given or {})
+    names = [p.name for p in net.populations] + [i.name for i in net.poisson_inputs]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"spike_capacity names {unknown}; the network's populations and inputs are {names}")
+    slots = {p.name: given.get(p.name, static_capacity(p.size, net.dt)) for p in net.populations}
+    for inp in net.poisson_inputs:
+        if not isinstance(inp.sources, RenewalSources):  # renewal sources draw ids into their own capacity
+            rate = float(np.max(np.asarray(params.rates[inp.name])))
+            slots[inp.name] = given.get(inp.name, static_capacity(inp.n_sources, net.dt, rate))
+    for name, value in slots.items():
+        check_int(f"spike_capacity[{name!r}]", value, minimum=1)
+    return slots
+
+
+def grow_slots(net: Network, slots: dict[str, int]) -> dict[str, int]:
+    """Twice the slots, at most the size of each population or input."""
+    sizes = {p.name: p.size for p in net.populations} | {i.name: i.n_sources for i in net.poisson_inputs}
+    return {name: min(sizes[name], 2 * value) for name, value in slots.items()}
+
+
 def flat_index_span(net: Network) -> int:
     """Flat indices one network occupies in the batched event loops (spikes of all populations and
     Poisson sources, fused into one index space, and the synapses of the largest projection): a batch of
@@ -366,6 +407,8 @@ def simulate(
     chunk_duration: float = 1.0,
     on_overflow: str = "warn",
     early_exit: bool = False,
+    strategy: str = "auto",
+    spike_capacity: dict[str, int] | None = None,
 ) -> SimulationResult:
     """Simulate a batch of networks for ``duration`` seconds.
 
@@ -385,6 +428,15 @@ def simulate(
         early_exit: for a network with a blow-up guard, skip the remaining chunks once every member
             has stopped (their metrics are NaN whatever follows; see :class:`SimulationResult` for
             what the skipped periods hold). The final state's clock is still advanced to the end.
+        strategy: how spikes propagate: ``"event"`` (loops over each step's spikes: cost in proportion
+            to activity, the CPU's choice), ``"static"`` (every shape fixed per step, no loop whose trip
+            count depends on the data: the accelerators' choice; spikes compacted into
+            ``spike_capacity`` slots per step and member), or ``"auto"``: static on GPU/TPU, else event.
+            Both give the same spikes; a chunk in which some member's spikes did not fit the static
+            capacity is rerun from its start with the capacities doubled (same random numbers, same
+            result), so nothing is dropped.
+        spike_capacity: static strategy: slots per step and member by population (and Bernoulli Poisson
+            input) name; default :func:`jaxsnn.network.static_capacity` (50 Hz on average with headroom).
     Returns:
         :class:`SimulationResult`.
     """
@@ -395,6 +447,7 @@ def simulate(
     if record.spike_format not in ("auto", "bitmask", "events"):
         raise ValueError(f"record.spike_format must be 'auto', 'bitmask' or 'events'; got {record.spike_format!r}")
     check_positive("chunk_duration", chunk_duration)
+    check_choice("strategy", strategy, STRATEGIES)
     n_steps = steps_of("duration", duration, net.dt)
     period_steps = steps_of("record.period", record.period, net.dt)
     if period_steps == 0:
@@ -448,7 +501,10 @@ def simulate(
     start_step = first_step = int(state.step)  # first_step: of the next chunk
     run = RunInfo(net, start_step, n_steps, period_steps, b) if metrics else None
     carries = tuple(m.init(state, run) for m in metrics)  # validates names, on the host, before tracing
-    runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run)
+    slots = static_slots(net, params, spike_capacity) if resolve_strategy(strategy) == "static" else None
+    if slots is not None and state.overflow is None:
+        state = state._replace(overflow=jnp.zeros((b,), jnp.int32))
+    runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, slots)
 
     spikes_parts = {p: [] for p in indices["spikes"]}
     overflow = {p: 0 for p in indices["spikes"]}
@@ -469,7 +525,14 @@ def simulate(
                 weight_parts[p].append(np.full((b, left, len(ix)), np.nan, np.float32))
             state = state._replace(step=jnp.int32(start_step + n_steps))
             break
+        start = (state, carries)
         state, events, counts, samples, weights, masks, carries = runner(structure, params, state, member_keys, carries)
+        while slots is not None and bool(np.any(np.asarray(state.overflow) > np.asarray(start[0].overflow))):
+            # some spikes did not fit: rerun the chunk from its start with room for them
+            slots = grow_slots(net, slots)
+            runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, slots)
+            state, events, counts, samples, weights, masks, carries = runner(structure, params, start[0], member_keys,
+                                                                             start[1])
         for p, words in masks.items():
             words = np.asarray(words).reshape(chunk_steps, b, -1)
             step, member, neuron = unpack_spikes(words, len(indices["spikes"][p]))

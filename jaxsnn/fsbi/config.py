@@ -48,7 +48,9 @@ class FSBIConfig:
     (whole blocks of steps in the compiled CPU kernels of :mod:`jaxsnn.fsbi.kernel`: polynomial rules
     with the same arithmetic, about 4x less CPU time per rule; MLP rules with the same neuron
     arithmetic and the MLP to float32 rounding, about 4x less), ``"auto"``: the kernel on a CPU
-    backend where it builds, else XLA.
+    backend where it builds, else XLA. ``strategy``: how the XLA path propagates spikes (see
+    :func:`jaxsnn.simulate`): ``"event"`` loops, ``"static"`` fixed shapes (accelerators; spikes compacted
+    into slots, a chunk rerun with more slots when they did not fit), ``"auto"``: static on GPU/TPU.
     """
 
     task: Any = "polynomial"
@@ -82,6 +84,7 @@ class FSBIConfig:
     ext_capacity: int | None = None
     synapse_kernel: str = "auto"
     connectivity: str = "renewal"
+    strategy: str = "auto"
 
     def __post_init__(self):
         from .families import FSBIFamily  # noqa: PLC0415 (families import this module)
@@ -93,6 +96,10 @@ class FSBIConfig:
         check_choice("mlp_traces", self.mlp_traces, ("reference", "configured", "intended"))
         check_choice("synapse_kernel", self.synapse_kernel, ("auto", "xla", "cpu"))
         check_choice("connectivity", self.connectivity, ("renewal", "bernoulli"))
+        check_choice("strategy", self.strategy, ("auto", "event", "static"))
+        if self.strategy == "static" and self.synapse_kernel == "cpu":
+            raise ValueError("strategy='static' runs the core engine's XLA step; synapse_kernel='cpu' asks for the "
+                             "C++ kernel (an event-driven CPU path): give one of them")
         for name in ("n_exc", "n_inh", "n_ext", "n_monitored"):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("n_rec_e", "n_rec_i"):

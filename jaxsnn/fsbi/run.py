@@ -20,6 +20,7 @@ from .config import FSBIConfig, make_config
 from .metrics import step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from ..network import Network, NetworkParams, NetworkState, network_step
+from ..simulate import grow_slots, resolve_strategy, static_slots
 from ..networks.fsbi import fsbi_network, fsbi_params, unbatched
 from .simulator import FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms
 
@@ -108,7 +109,7 @@ class _Programs:
     advance one chunk of the recording window."""
 
     def __init__(self, structure: FSBIStructure, network: Network, kernel: Any, ext_capacity: int,
-                 periods_per_chunk: int):
+                 periods_per_chunk: int, slots: dict[str, int] | None = None):
         cfg = structure.config
         self.period_steps = steps_of("weight_sample_period", cfg.weight_sample_period, cfg.dt)
         window_steps = steps_of("duration", cfg.duration, cfg.dt) - steps_of("record_start", cfg.record_start, cfg.dt)
@@ -126,7 +127,7 @@ class _Programs:
 
         def step(inputs, rule_keys, state):
             keys = jax.vmap(lambda k: jax.random.fold_in(k, state.step))(rule_keys)
-            return network_step(net, inputs["structure"], inputs["params"], state, keys, rule_keys)
+            return network_step(net, inputs["structure"], inputs["params"], state, keys, rule_keys, slots)
 
         def run_blocks(inputs, rule_keys, state, n_steps, record=None):
             """``n_steps`` steps in the block kernel, one custom call per block of ``KERNEL_BLOCK`` steps (or
@@ -345,17 +346,39 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
                                              ext_capacity=ext_capacity, block=block)
         net = networks[net_key]
     params = fsbi_params(net, rules, theta32[:, -1])
-    kernel = _kernel_of(config, net, params)
-    prog_key = (n_rules, block, ext_capacity, periods_per_chunk, None if kernel is None else kernel.task)
-    with _CACHE_LOCK:
-        cache = _PROGRAMS.setdefault(structure, {})
-        if prog_key not in cache:
-            cache[prog_key] = _Programs(structure, net, kernel, ext_capacity, periods_per_chunk)
-        programs = cache[prog_key]
+    static = resolve_strategy(config.strategy) == "static"
+    kernel = None if static else _kernel_of(config, net, params)
+    slots = static_slots(net, params) if static else None
+
+    def programs_for(slots: dict[str, int] | None) -> _Programs:
+        key = (n_rules, block, ext_capacity, periods_per_chunk, None if kernel is None else kernel.task,
+               None if slots is None else tuple(sorted(slots.items())))
+        with _CACHE_LOCK:
+            cache = _PROGRAMS.setdefault(structure, {})
+            if key not in cache:
+                cache[key] = _Programs(structure, net, kernel, ext_capacity, periods_per_chunk, slots)
+            return cache[key]
+
+    programs = programs_for(slots)
+
+    def run_chunk(call, state, *rest):
+        """``call(programs, state, *rest)``; with the static strategy, rerun from ``state`` with twice the
+        spike slots while some rule's spikes did not fit (same random numbers: the same result)."""
+        nonlocal programs, slots
+        out = call(programs, state, *rest)
+        new_state = out if isinstance(out, NetworkState) else out[0]
+        while static and bool(np.any(np.asarray(new_state.overflow) > np.asarray(state.overflow))):
+            slots = grow_slots(net, slots)
+            programs = programs_for(slots)
+            out = call(programs, state, *rest)
+            new_state = out if isinstance(out, NetworkState) else out[0]
+        return out
 
     base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
     rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
     state = net.init_state(params, n_rules)
+    if static:
+        state = state._replace(overflow=jnp.zeros((n_rules,), jnp.int32))
     if kernel is None:
         inputs = {"params": params, "structure": net.structure()}
     else:  # the same network and state in the kernel's layout
@@ -371,7 +394,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     done = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
     while done < pre_steps and bool(np.any(_alive(state))):
-        state = programs.advance(inputs, rule_keys, state, chunk)
+        state = run_chunk(lambda prog, s: prog.advance(inputs, rule_keys, s, chunk), state)
         done += chunk
         if progress:
             print(f"  t = {done * config.dt:6.1f} s, {int(np.sum(_alive(state)))}/{n_rules} rules running", flush=True)
@@ -388,7 +411,8 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     for _ in range(n_periods // periods_per_chunk):
         if not np.any(_alive(state)):  # every rule has blown up: the rest of the window is skipped
             break
-        state, acc, events, samples = programs.record(inputs, rule_keys, state, acc, monitored)
+        state, acc, events, samples = run_chunk(lambda prog, s, a: prog.record(inputs, rule_keys, s, a, monitored),
+                                                state, acc)
         samples_parts.append({k: np.moveaxis(np.asarray(v), 0, 1) for k, v in samples.items()})
         if config.record_spikes:
             spike_parts.append({p: (np.asarray(ev.gid), np.asarray(ev.step), np.asarray(ev.count)) for p, ev in events.items()})

@@ -1,0 +1,106 @@
+"""The static propagation strategy (fixed shapes per step, for accelerators) against the event strategy:
+the same spikes, a chunk rerun when spikes did not fit, and a step program without data-dependent loops."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsnn
+from jaxsnn import fsbi
+from jaxsnn.networks import coba_initial_state, coba_network
+from jaxsnn.propagation import compact_spikes
+
+
+def small_coba():
+    net = coba_network(jax.random.key(0), n_exc=400, n_inh=100, p=0.16)
+    params = jaxsnn.broadcast_params(net.default_params(), 3)
+    return net, params, coba_initial_state(net, params, jax.random.key(1), 3)
+
+
+def spikes_of(result):
+    return {p: (e.member, e.step, e.neuron) for p, e in result.spikes.items()}
+
+
+@pytest.mark.parametrize("capacity", [None, {"E": 2, "I": 1}], ids=["default-slots", "rerun"])
+def test_static_strategy_gives_the_event_strategys_spikes(capacity):
+    """Both strategies add each target's inputs in the same order (spikes by increasing id), so the spikes
+    are equal, not merely close; slots far too few for the activity (2 E, 1 I per step) make every
+    chunk overflow and be rerun with more, which gives the same spikes again."""
+    net, params, state = small_coba()
+    record = jaxsnn.Record(spikes={"E": None, "I": None}, period=0.01)
+    run = lambda strategy, cap=None: jaxsnn.simulate(net, 0.2, jax.random.key(2), params=params, state=state,  # noqa: E731
+                                                     record=record, strategy=strategy, spike_capacity=cap)
+    event, static = run("event"), run("static", capacity)
+    assert len(event.spikes["E"].step) > 2000  # an active network
+    for p in ("E", "I"):
+        for a, b in zip(spikes_of(event)[p], spikes_of(static)[p]):
+            np.testing.assert_array_equal(a, b)
+    assert static.final_state.overflow is not None and event.final_state.overflow is None
+
+
+def test_compact_spikes_counts_what_does_not_fit():
+    spikes = jnp.asarray([[0, 1, 1, 0, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], jnp.float32)
+    c = compact_spikes(spikes, 3)
+    np.testing.assert_array_equal(c.ids, [[1, 2, 4], [5, 5, 5], [0, 1, 2]])
+    np.testing.assert_array_equal(c.count, [3, 0, 5])
+    np.testing.assert_array_equal(c.overflow, [False, False, True])
+
+
+def test_one_static_step_has_no_data_dependent_loop():
+    """The compiled step of the static strategy holds no while loop (XLA:GPU waits on the host at every
+    turn of a loop whose trip count is data); the event strategy's does (its spike loops)."""
+    net, params, state = small_coba()
+    plastic = jaxsnn.Network(
+        dt=net.dt, populations=net.populations, propagation="events",
+        projections=tuple(p if p.name != "EE" else
+                          jaxsnn.Projection("EE", "E", "E", p.connectivity, p.weight,
+                                            plasticity=jaxsnn.PolynomialPlasticity(0.02, 0.02, 0.1, -0.1, 1.0, -1.0))
+                          for p in net.projections),
+        guard=jaxsnn.RateGuard("E", 100.0))
+    keys = jax.random.split(jax.random.key(0), 3)
+    for network in (net, plastic):
+        params = jaxsnn.broadcast_params(network.default_params(), 3)
+        s = network.init_state(params, 3)._replace(overflow=jnp.zeros((3,), jnp.int32))
+        structure = network.structure()
+
+        def loops(capacity):
+            state = s if capacity else s._replace(overflow=None)
+            step = jax.jit(lambda st, p: jaxsnn.network_step(network, structure, p, st, keys, keys, capacity))
+            return len(re.findall(r"\bwhile\(", step.lower(state, params).compile().as_text()))
+
+        assert loops({"E": 16, "I": 8}) == 0
+        assert loops(None) > 0
+
+
+def test_fsbi_static_strategy_equals_the_event_strategy(monkeypatch):
+    """The fSBI network (plastic projections, renewal input, guard) under both strategies, and with one
+    slot per population, which makes chunks overflow and rerun: the same spikes and metrics."""
+    theta = np.asarray(fsbi.sample_prior("polynomial", 2, 5))
+    theta[:, -1] = [40.0, 70.0]
+    opts = dict(seed=1, n_exc=200, n_inh=50, n_ext=500, duration=0.6, record_start=0.0, n_rec_e=200, n_rec_i=50,
+                record_spikes=True, synapse_kernel="xla", chunk_duration=0.3)
+    event = fsbi.simulate(theta, strategy="event", **opts)
+    assert sum(len(t) for t, _ in event.spikes["E"]) > 500
+    import jaxsnn.fsbi.run as fsbi_run
+
+    monkeypatch.setattr(fsbi_run, "static_slots", lambda net, params, given=None: {"E": 1, "I": 1})
+    static = fsbi.simulate(theta, strategy="static", **opts)
+    for p in ("E", "I"):
+        for (ta, ia), (tb, ib) in zip(event.spikes[p], static.spikes[p]):
+            np.testing.assert_array_equal(ta, tb)
+            np.testing.assert_array_equal(ia, ib)
+    for name, value in event.metrics.items():
+        np.testing.assert_array_equal(static.metrics[name], value, err_msg=name)
+
+
+def test_bad_strategy_options_are_refused():
+    net, params, state = small_coba()
+    with pytest.raises(ValueError, match="strategy"):
+        jaxsnn.simulate(net, 0.01, jax.random.key(0), strategy="gpu")
+    with pytest.raises(ValueError, match="spike_capacity names"):
+        jaxsnn.simulate(net, 0.01, jax.random.key(0), strategy="static", spike_capacity={"X": 3})
+    with pytest.raises(ValueError, match="give one of them"):
+        fsbi.make_config("polynomial", strategy="static", synapse_kernel="cpu")

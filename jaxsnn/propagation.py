@@ -163,9 +163,8 @@ def deliver_events(
         member, pre = members_and_rows(gid, n_pre, batch)
         local = conn.out_post[pre]  # [block, k]
         targets = jnp.where(local < n_post, local + (member * n_post)[:, None], out_of_range)
-        if per_synapse:
-            syn = conn.out_syn[pre]
-            w = flat_weights.at[member[:, None] * conn.n_synapses + syn].get(mode="clip")
+        if per_synapse:  # a (member, synapse) pair: no flat index that could pass 2**31 in large batches
+            w = weights.at[member[:, None], conn.out_syn[pre]].get(mode="clip")
         else:
             w = jnp.broadcast_to(flat_weights[member][:, None], targets.shape)
         if flat_scale is not None:
@@ -248,29 +247,30 @@ def transmit_and_update_pre(
     """
     n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
     per_synapse = weights.ndim == 2
-    flat_w = weights.reshape(-1)
 
     def body(i, gid, carry):
-        acc, flat_w = carry
+        acc, weights = carry
         member, pre = members_and_rows(gid, n_pre, batch)
         post = conn.out_post[pre]
         valid = post < n_post
         member2 = member[:, None]
         if per_synapse:
-            slot = jnp.where(valid, member2 * n_syn + conn.out_syn[pre], _OUT_OF_RANGE)
+            # (member, synapse) pairs, padding sent past the last synapse: no flat index that could pass
+            # 2**31 in large batches
+            syn = jnp.where(valid, conn.out_syn[pre], n_syn)
             # materialised once: the scatter-add and the update would each recompute the gather
-            slot, w = jax.lax.optimization_barrier((slot, flat_w.at[slot].get(mode="fill", fill_value=0.0)))
+            syn, w = jax.lax.optimization_barrier((syn, weights.at[member2, syn].get(mode="fill", fill_value=0.0)))
         else:
-            w = jnp.broadcast_to(flat_w[member2], post.shape)
+            w = jnp.broadcast_to(weights[member2], post.shape)
         target = jnp.where(valid, member2 * n_post + post, _OUT_OF_RANGE)
         acc = acc.at[target.reshape(-1)].add(w.reshape(-1), mode="drop")
         if update is not None:
             new_w = update(member2, pre[:, None], jnp.minimum(post, n_post - 1), w)
-            flat_w = flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
-        return acc, flat_w
+            weights = weights.at[jnp.broadcast_to(member2, syn.shape), syn].set(new_w, mode="drop")
+        return acc, weights
 
-    acc, flat_w = walk_spike_blocks(index, block, body, (jnp.zeros((batch * n_post,), jnp.float32), flat_w))
-    return acc.reshape(batch, n_post), flat_w.reshape(weights.shape)
+    acc, weights = walk_spike_blocks(index, block, body, (jnp.zeros((batch * n_post,), jnp.float32), weights))
+    return acc.reshape(batch, n_post), weights
 
 
 def update_post(index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
@@ -278,17 +278,15 @@ def update_post(index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: 
     takes ``update(member [b, 1], pre [b, k], post [b, 1], w [b, k]) -> new w``. ``weights``:
     ``[batch, n_synapses]``; returns the updated weights."""
     n_pre, n_post, n_syn = conn.n_pre, conn.n_post, conn.n_synapses
-    flat_w = weights.reshape(-1)
 
-    def body(i, gid, flat_w):
+    def body(i, gid, weights):
         member, post = members_and_rows(gid, n_post, batch)
         pre = conn.in_pre[post]
         valid = pre < n_pre
-        member2 = member[:, None]
-        slot = jnp.where(valid, member2 * n_syn + conn.in_syn[post], _OUT_OF_RANGE)
-        w = flat_w.at[slot].get(mode="fill", fill_value=0.0)
-        new_w = update(member2, jnp.minimum(pre, n_pre - 1), post[:, None], w)
-        return flat_w.at[slot.reshape(-1)].set(new_w.reshape(-1), mode="drop")
+        member2 = jnp.broadcast_to(member[:, None], pre.shape)
+        syn = jnp.where(valid, conn.in_syn[post], n_syn)  # (member, synapse) pairs, padding past the end
+        w = weights.at[member2, syn].get(mode="fill", fill_value=0.0)
+        new_w = update(member[:, None], jnp.minimum(pre, n_pre - 1), post[:, None], w)
+        return weights.at[member2, syn].set(new_w, mode="drop")
 
-    flat_w = walk_spike_blocks(index, block, body, flat_w)
-    return flat_w.reshape(weights.shape)
+    return walk_spike_blocks(index, block, body, weights)

@@ -387,12 +387,9 @@ def grow_slots(net: Network, slots: dict[str, int]) -> dict[str, int]:
 
 def flat_index_span(net: Network) -> int:
     """Flat indices one network occupies in the batched event loops (spikes of all populations and
-    Poisson sources, fused into one index space, and the synapses of the largest projection): a batch of
-    ``b`` networks needs ``b * flat_index_span(net) < 2**31`` for int32 indices."""
-    neurons = sum(p.size for p in net.populations) + sum(i.n_sources for i in net.poisson_inputs)
-    synapses = [p.connectivity.n_synapses for p in net.projections]
-    synapses += [t.connectivity.n_synapses for i in net.poisson_inputs for t in i.targets]
-    return neurons + max(synapses, default=0) + 1
+    Poisson sources, fused into one index space; synapses are addressed as (member, synapse) pairs): a
+    batch of ``b`` networks needs ``b * flat_index_span(net) < 2**31`` for int32 indices."""
+    return sum(p.size for p in net.populations) + sum(i.n_sources for i in net.poisson_inputs) + 1
 
 
 def simulate(
@@ -471,7 +468,7 @@ def simulate(
     per_member = flat_index_span(net)
     if b * per_member >= 2**31 - 1:
         raise ValueError(f"a batch of {b} networks of this size exceeds the int32 index range of the event loops "
-                         f"({per_member} neuron, source and synapse indices per network); simulate at most "
+                         f"({per_member} neuron and source indices per network); simulate at most "
                          f"{(2**31 - 2) // per_member} networks per call")
 
     indices = {

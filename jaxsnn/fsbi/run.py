@@ -325,9 +325,10 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     structure = get_structure(config, seed)
     # the network's structure is shared; the rest of the config (durations, ...) may differ per call
     structure = FSBIStructure(config, structure.conns, structure.monitored) if structure.config != config else structure
-    largest = max(max(c.n_synapses, c.n_pre, c.n_post) for c in structure.conns.values())
-    if n_rules * (largest + 1) >= 2**31 - 1:  # flat batch indices are int32
-        raise ValueError(f"{n_rules} rules x {largest} synapses exceed the int32 index range; "
+    # neuron and source ids are flat over the batch (int32); synapses are addressed as (rule, synapse)
+    largest = max(max(c.n_pre, c.n_post) for c in structure.conns.values())
+    if n_rules * (largest + 1) >= 2**31 - 1:
+        raise ValueError(f"{n_rules} rules x {largest} neurons exceed the int32 index range; "
                          f"simulate at most {(2**31 - 2) // (largest + 1)} rules per call")
     block = config.block or _default_block(n_rules)
     ext_capacity = config.ext_capacity or default_ext_capacity(config, float(theta[:, -1].max()))

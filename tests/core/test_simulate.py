@@ -225,7 +225,7 @@ def test_batches_beyond_int32_event_indices_are_refused():
 
     net = counting_network(1000, 5.0)
     span = flat_index_span(net)
-    assert span > 1000  # the population, the Poisson sources and the widest projection
+    assert span > 1000  # the population and the Poisson sources (synapses are addressed per member)
     too_many = (2**31 - 1) // span + 1
     with pytest.raises(ValueError, match="int32 index range.*at most"):
         simulate(net, 0.001, jax.random.key(0), batch=too_many)

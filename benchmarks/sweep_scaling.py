@@ -9,8 +9,17 @@ Rules per hour = rules / sweep_s × 3600, for the small network given by the opt
 50 I neurons, 1 s of biological time, metrics over [0.4, 1) s). Prints a table and, on the last line,
 one JSON object ``{"config": ..., "rows": [...]}``.
 
+With ``--dask W`` it compares instead, in one run and on the same θ, one process (the in-process sweep)
+with a Dask ``LocalCluster`` of W worker processes × 1 thread (``run_sweep(client=...)``), at the first
+``--chunks`` size: each is warmed up first (the in-process sweep on 2 chunks; the cluster on 2 × W
+chunks, so every worker starts, imports jaxsnn and compiles: ``first_s``), then times ``--rounds``
+chunks; the in-process sweep is timed again at the end, to show how much the busy machine drifted.
+``--xla-single-thread`` adds a cluster whose workers run XLA on one thread (``XLA_FLAGS``), so W
+workers use W threads rather than W × cores.
+
     python benchmarks/sweep_scaling.py                      # devices 1 2, chunks 2 4 8
     python benchmarks/sweep_scaling.py --devices 1 --chunks 4 16 --n-exc 400 --n-inh 100
+    python benchmarks/sweep_scaling.py --dask 2 --chunks 4 --rounds 8   # 1 process vs 2 Dask workers
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def worker(args: argparse.Namespace) -> list[dict]:
@@ -51,6 +62,53 @@ def worker(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def dask_comparison(args: argparse.Namespace) -> list[dict]:
+    """Rules per hour of one process and of a LocalCluster of ``args.dask`` workers × 1 thread, on the
+    same θ (see the module docstring)."""
+    from distributed import Client
+
+    from jaxsnn.fsbi import sample_prior
+    from jaxsnn.sweep import run_sweep
+    from jaxsnn.sweep.cluster import local_cluster
+
+    net = dict(n_exc=args.n_exc, n_inh=args.n_inh, duration=args.duration, record_start=args.record_start)
+    chunk, workers = args.chunks[0], args.dask
+    n = args.rounds * chunk
+    theta = sample_prior("polynomial", n, 1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        def sweep(tag: str, client, rules: np.ndarray) -> tuple[float, object]:
+            t0 = time.perf_counter()
+            table = run_sweep(rules, out=Path(tmp) / tag, seed=0, chunk_size=chunk, progress=False, client=client, **net)
+            return time.perf_counter() - t0, table
+
+        def row(engine: str, first: float | None, wall: float, table) -> dict:
+            rows.append({"engine": engine, "chunk": chunk, "rules": n, "first_s": None if first is None else round(first, 2), "sweep_s": round(wall, 2),
+                         "rules_per_hour": round(n / wall * 3600), "blown_up": int((table["status"] == "blown_up").sum())})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            return rows[-1]
+
+        first, _ = sweep("warm-local", None, sample_prior("polynomial", 2 * chunk, 10_000))
+        wall, table = sweep("local", None, theta)
+        row("1 process", first, wall, table)
+        variants = [("", {})]
+        if args.xla_single_thread:
+            variants.append((", XLA 1 thread", {"XLA_FLAGS": SINGLE_THREAD_XLA}))
+        for i, (label, env) in enumerate(variants):
+            t0 = time.perf_counter()
+            with local_cluster(workers, threads_per_worker=1, env=env) as cluster, Client(cluster) as client:
+                sweep(f"warm-dask{i}", client, sample_prior("polynomial", 2 * workers * chunk, 10_001 + i))
+                first = time.perf_counter() - t0
+                wall, table = sweep(f"dask{i}", client, theta)
+                row(f"LocalCluster {workers} workers x 1 thread{label}", first, wall, table)
+        wall, table = sweep("local-again", None, theta)
+        row("1 process (again)", None, wall, table)
+    return rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, nargs="+", default=[1, 2], help="forced host device counts (CPU)")
@@ -60,8 +118,21 @@ def main() -> int:
     p.add_argument("--n-inh", type=int, default=50)
     p.add_argument("--duration", type=float, default=1.0, help="biological seconds per rule")
     p.add_argument("--record-start", type=float, default=0.4, help="start of the metric window (s)")
+    p.add_argument("--dask", type=int, metavar="W",
+                   help="compare 1 process with a Dask LocalCluster of W workers x 1 thread instead (first --chunks size)")
+    p.add_argument("--xla-single-thread", action="store_true",
+                   help="with --dask: also time a cluster whose workers run XLA on one thread each")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.dask is not None:
+        rows = dask_comparison(args)
+        print(f"{'engine':>48} {'chunk':>5} {'rules':>5} {'first s':>8} {'sweep s':>8} {'rules/hour':>10}")
+        for r in rows:
+            first = "-" if r["first_s"] is None else r["first_s"]
+            print(f"{r['engine']:>48} {r['chunk']:>5} {r['rules']:>5} {first:>8} {r['sweep_s']:>8} {r['rules_per_hour']:>10}")
+        config = {k: getattr(args, k) for k in ("n_exc", "n_inh", "duration", "record_start", "rounds", "dask")}
+        print(json.dumps({"config": config, "cpu_count": os.cpu_count(), "rows": rows}))
+        return 0
     if args.worker:
         print(json.dumps(worker(args)))
         return 0

@@ -206,19 +206,24 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     slurm.add_argument("--prologue", action="append", default=[], metavar="SHELL_LINE",
                        help="a shell line run before the workers start, e.g. 'source /shared/jaxsnn/.venv/bin/activate' "
                             "(repeatable)")
+    slurm.add_argument("--python", metavar="PATH",
+                       help="the workers' Python, with jaxsnn installed (default: the one running this command)")
+    slurm.add_argument("--interface", metavar="NAME",
+                       help="network interface the scheduler and workers talk over, e.g. ib0 (default: dask-jobqueue's)")
     slurm.add_argument("--print-job-script", action="store_true",
                        help="print the SLURM job script these options give and exit, submitting nothing")
 
 
 _LOCAL_ONLY = ("threads_per_worker", "memory_per_worker")
-_SLURM_ONLY = ("queue", "account", "cores", "processes", "memory", "walltime", "print_job_script")
+_SLURM_ONLY = ("queue", "account", "cores", "processes", "memory", "walltime", "python", "interface", "print_job_script")
 
 
 def _slurm_cluster(args: argparse.Namespace):
     from .sweep.cluster import slurm_cluster
 
     return slurm_cluster(queue=args.queue, account=args.account, cores=args.cores, processes=args.processes,
-                         memory=args.memory, walltime=args.walltime, job_extra=args.job_extra, prologue=args.prologue)
+                         memory=args.memory, walltime=args.walltime, job_extra=args.job_extra, prologue=args.prologue,
+                         python=args.python, interface=args.interface)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import dask
+import dask.utils
 import numpy as np
 from distributed import Client, KilledWorker, LocalCluster, Nanny, Scheduler, SpecCluster, as_completed
 
@@ -168,18 +169,25 @@ def family_for_workers(family: RuleFamily) -> RuleFamily | str:
 
 def connect(address: str, timeout: float | None = None) -> Client:
     """A client of the running Dask scheduler at ``address`` (``"tcp://host:8786"``, or a scheduler
-    file's path ending in ``.json``). ``timeout`` (s) defaults to Dask's
+    file's path ending in ``.json``, waited for until it appears). ``timeout`` (s) defaults to Dask's
     ``distributed.comm.timeouts.connect`` (30 s). An unreachable scheduler raises ``ConnectionError``
     naming the address and the fix."""
     if not isinstance(address, str) or not address:
         raise ValueError(f"a Dask scheduler address must be a non-empty string like 'tcp://host:8786'; got {address!r}")
-    kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    if timeout is None:
+        timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s")
     try:
         if address.endswith(".json"):
-            return Client(scheduler_file=address, **kwargs)
-        return Client(address, **kwargs)
+            # Dask's client would wait forever for a scheduler file that never comes (a wrong path)
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(address):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no scheduler file {address} appeared")
+                time.sleep(0.1)
+            return Client(scheduler_file=address, timeout=timeout)
+        return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as error:
-        waited = timeout if timeout is not None else dask.config.get("distributed.comm.timeouts.connect")
+        waited = f"{timeout:g} s"
         raise ConnectionError(
             f"cannot reach the Dask scheduler at {address} (waited {waited}; {type(error).__name__}: {error}). "
             "Start one (`dask scheduler`, or --workers N / --slurm to have jaxsnn start a cluster) and give the "
@@ -286,7 +294,8 @@ class DaskSession:
 
 
 def local_cluster(workers: int | None = None, *, threads_per_worker: int | None = None,
-                  memory_limit: str | float | None = None, gpus: Sequence[str] | None = None) -> SpecCluster:
+                  memory_limit: str | float | None = None, gpus: Sequence[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> SpecCluster:
     """Dask worker processes on this machine (each its own JAX runtime), with a scheduler in this process.
 
     Args:
@@ -297,6 +306,8 @@ def local_cluster(workers: int | None = None, *, threads_per_worker: int | None 
             and restarts it and the chunk runs again elsewhere (default: the machine's memory / workers).
         gpus: GPU ids (e.g. ``["0", "1"]``): one worker per GPU, each seeing only its GPU
             (``CUDA_VISIBLE_DEVICES``), with one thread; ``workers`` must then be None or their number.
+        env: environment variables set in every worker process before it starts (e.g. ``XLA_FLAGS``, read
+            when JAX starts there).
     """
     cores = os.cpu_count() or 1
     limit: Any = "auto" if memory_limit is None else memory_limit
@@ -305,7 +316,7 @@ def local_cluster(workers: int | None = None, *, threads_per_worker: int | None 
         if not gpus or (workers is not None and workers != len(gpus)):
             raise ValueError(f"gpus must name at least one GPU, and workers (if given) must equal their number; "
                              f"got gpus={gpus}, workers={workers}")
-        return SpecCluster(workers=gpu_worker_specs(gpus, limit),
+        return SpecCluster(workers=gpu_worker_specs(gpus, limit, env),
                            scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
     workers = cores if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -317,14 +328,15 @@ def local_cluster(workers: int | None = None, *, threads_per_worker: int | None 
         raise ValueError(f"{workers} workers × {threads} threads exceed this machine's {cores} cores; give fewer "
                          f"threads per worker (at most {max(1, cores // workers)})")
     return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, memory_limit=limit,
-                        dashboard_address=None, worker_dashboard_address=None)
+                        dashboard_address=None, worker_dashboard_address=None, env=dict(env or {}))
 
 
-def gpu_worker_specs(gpus: Sequence[str], memory_limit: str | float = "auto") -> dict[str, dict[str, Any]]:
+def gpu_worker_specs(gpus: Sequence[str], memory_limit: str | float = "auto",
+                     env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """``SpecCluster`` worker specs: one single-threaded worker process per GPU id, which sees only that
-    GPU (``CUDA_VISIBLE_DEVICES``), so each JAX runtime owns one device."""
+    GPU (``CUDA_VISIBLE_DEVICES``, over ``env``), so each JAX runtime owns one device."""
     return {f"gpu-{g}": {"cls": Nanny, "options": {"nthreads": 1, "memory_limit": memory_limit,
-                                                   "env": {"CUDA_VISIBLE_DEVICES": str(g)},
+                                                   "env": {**dict(env or {}), "CUDA_VISIBLE_DEVICES": str(g)},
                                                    "dashboard_address": None}}
             for g in gpus}
 
@@ -332,7 +344,7 @@ def gpu_worker_specs(gpus: Sequence[str], memory_limit: str | float = "auto") ->
 def slurm_cluster(*, queue: str | None = None, account: str | None = None, cores: int | None = None,
                   processes: int | None = None, memory: str | None = None, walltime: str | None = None,
                   python: str | None = None, job_extra: Sequence[str] = (), prologue: Sequence[str] = (),
-                  log_directory: str | None = None, **options: Any) -> Any:
+                  log_directory: str | None = None, interface: str | None = None, **options: Any) -> Any:
     """A dask-jobqueue ``SLURMCluster``: each SLURM job runs ``processes`` single-threaded worker
     processes on ``cores`` cores. Nothing is submitted until ``cluster.scale(jobs=J)`` or
     ``cluster.adapt(minimum_jobs=J, maximum_jobs=J)`` (the latter resubmits jobs that reach their
@@ -343,7 +355,8 @@ def slurm_cluster(*, queue: str | None = None, account: str | None = None, cores
     workers retire 5 minutes before it, so no chunk is cut by the job's end unless it is longer than
     that), ``job_extra`` (more ``#SBATCH`` options, e.g. ``["--gres=gpu:1"]``), ``prologue`` (shell lines
     before the worker starts, e.g. ``module load`` or ``source .venv/bin/activate``), ``python`` (the
-    workers' interpreter; default the one running this), ``log_directory``. A value left None comes from Dask's
+    workers' interpreter; default the one running this), ``log_directory``, ``interface`` (the network
+    interface scheduler and workers use, e.g. ``"ib0"``; the compute nodes must reach the scheduler). A value left None comes from Dask's
     configuration (``~/.config/dask/jobqueue.yaml``, section ``jobqueue.slurm``). ``processes``
     defaults to ``cores`` (one single-threaded worker, one JAX runtime, per core). ``options`` go to
     ``SLURMCluster`` as they are.
@@ -359,7 +372,7 @@ def slurm_cluster(*, queue: str | None = None, account: str | None = None, cores
     if cores is not None and processes is None:
         processes = cores
     given = {"queue": queue, "account": account, "cores": cores, "processes": processes, "memory": memory,
-             "walltime": walltime, "log_directory": log_directory}
+             "walltime": walltime, "log_directory": log_directory, "interface": interface}
     given.update(python=python, job_extra_directives=list(job_extra) or None, job_script_prologue=list(prologue) or None,
                  worker_extra_args=extra_args or None)
     kwargs = {k: v for k, v in given.items() if v is not None}  # left out: dask-jobqueue's configuration decides

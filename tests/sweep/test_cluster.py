@@ -20,7 +20,7 @@ from distributed import Client
 from jaxsnn import get_family
 from jaxsnn.cli import main
 from jaxsnn.sweep import load, read_manifest, run_sweep
-from jaxsnn.sweep.cluster import gpu_worker_specs, local_cluster, slurm_cluster, _walltime_seconds
+from jaxsnn.sweep.cluster import _walltime_seconds, connect, gpu_worker_specs, local_cluster, slurm_cluster
 from jaxsnn.sweep.store import chunk_path, completed_chunks
 
 from .toy import DASK_TOY, toy_simulator
@@ -54,7 +54,7 @@ def test_dask_sweep_equals_the_in_process_sweep(client, tmp_path):
     theta = _theta(24)
     table = run_sweep(theta, out=tmp_path / "dask", family=DASK_TOY, seed=3, chunk_size=3, client=client,
                       progress=False, delay=0.2)
-    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 3))
+    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 3), check_exact=True)
     assert (table["status"] == "blown_up").any() and (table["status"] == "overflow").any()  # every status travels
     run = read_manifest(tmp_path / "dask")["runs"][-1]
     assert run["engine"] == "dask" and run["workers"] == 2 and run["threads"] == 2 and run["chunks_run"] == 8
@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(client, tmp_path
     assert unfinished, "the kill should land while the worker holds an unfinished chunk"
     table = outcome["table"]
     assert table["index"].tolist() == list(range(16))  # 0 rows lost, 0 duplicated
-    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 2))
+    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 2), check_exact=True)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
 
 
@@ -102,7 +102,7 @@ def test_a_killed_client_reruns_into_a_resumed_sweep(client, tmp_path):
     assert {c: chunk_path(out, c).stat().st_mtime_ns for c in before} == before  # finished chunks are not redone
     run = read_manifest(out)["runs"][-1]
     assert 0 < run["chunks_todo"] <= n_chunks - len(before)
-    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 2))
+    pd.testing.assert_frame_equal(table, _in_process(theta, tmp_path / "local", 2), check_exact=True)
 
 
 def test_a_chunk_that_kills_every_worker_is_named_and_the_rest_is_kept(client, tmp_path):
@@ -123,6 +123,9 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
         with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}.*dask scheduler"):
             run_sweep(n=4, out=tmp_path, family=DASK_TOY, client=f"tcp://127.0.0.1:{port}", progress=False)
     assert not (tmp_path / "manifest.json").exists()
+    missing = tmp_path / "scheduler.json"  # a scheduler file that never appears (a wrong path)
+    with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at {missing}.*no scheduler file"):
+        connect(str(missing), timeout=0.3)
 
 
 def test_a_store_of_another_sweep_is_refused(client, tmp_path):
@@ -221,4 +224,4 @@ def test_tiny_fsbi_sweep_on_dask_equals_in_process(client, tmp_path):
     table = run_sweep(theta, out=tmp_path / "dask", family="polynomial", seed=1, chunk_size=2, client=client,
                       progress=False, **tiny)
     local = run_sweep(theta, out=tmp_path / "local", family="polynomial", seed=1, chunk_size=2, progress=False, **tiny)
-    pd.testing.assert_frame_equal(table, local)
+    pd.testing.assert_frame_equal(table, local, check_exact=True)

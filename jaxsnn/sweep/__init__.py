@@ -13,8 +13,8 @@ from .runner import (
     fsbi_bytes_per_rule,
     fsbi_simulator,
     run_chunk,
-    simulate_into_store,
     run_sweep,
+    simulate_into_store,
 )
 from .store import STATUSES, STORE_FORMAT_VERSION, filter_plausible, load, load_arrays, read_manifest
 

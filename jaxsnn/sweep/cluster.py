@@ -11,8 +11,9 @@ Why this cannot add or lose a row:
 - A chunk file exists only complete (temporary file + ``os.replace``) and its rows depend only on
   (seed, global rule index, θ), so a task that runs twice (its worker died after writing, Dask ran it
   again) writes the same file again.
-- The client checks that every finished task's file is visible to it: a worker writing to a disk the
-  client cannot see (no shared file system) is an error, not a silent hole.
+- The client checks that every finished task's file is visible to it (allowing
+  :data:`VISIBILITY_GRACE_S` for a network file system's caches): a worker writing to a disk the client
+  cannot see (no shared file system) is an error, not a silent hole.
 - A worker that dies mid-chunk (killed, out of memory: the nanny kills a worker past its memory limit)
   writes nothing for it; the scheduler runs the chunk on another worker. A chunk that kills more than
   ``distributed.scheduler.allowed-failures`` workers (default 3) is reported as failed once every other
@@ -50,6 +51,9 @@ from distributed import Client, KilledWorker, LocalCluster, Nanny, Scheduler, Sp
 from ..family import BUILTIN_FAMILIES, RuleFamily, get_family
 from .store import MANIFEST, chunk_path, read_manifest, record_run, update_run
 
+VISIBILITY_GRACE_S = 120.0
+"""Seconds the client waits for a chunk file a worker reported written to show up (network file systems
+such as NFS may cache a directory's listing for up to a minute) before calling the store unshared."""
 WORKERS_POLL_S = 1.0
 """Seconds between two asks of the scheduler for the number of workers alive (for the progress line)."""
 
@@ -247,6 +251,7 @@ class DaskSession:
             task = ChunkTask(str(out), chunk, name, seed, dict(options), dict(description), index, theta[index])
             futures[self.client.submit(simulate_chunk, task, key=f"jaxsnn-sweep-{token}-chunk-{chunk:06d}")] = chunk
         failed: dict[int, KilledWorker] = {}
+        unseen: dict[int, str] = {}
         workers_seen: set[str] = set()
         finished = False
         try:
@@ -262,9 +267,7 @@ class DaskSession:
                                    "so far are in the store, and rerunning the same sweep resumes)")
                     raise
                 if not chunk_path(out, chunk).exists():
-                    raise RuntimeError(
-                        f"worker {report.worker} wrote chunk {chunk} into {out}, but this client does not see the "
-                        "file: the store must be on a file system shared by the client and every worker")
+                    unseen[chunk] = report.worker  # checked again at the end: NFS may show a new file late
                 workers_seen.add(report.worker)
                 bar.update(report.rules, report.blown_up, workers=self.n_workers())
             finished = True
@@ -273,6 +276,16 @@ class DaskSession:
                 self.client.cancel(list(futures))
             update_run(out, run, chunks_run=len(chunks) - len(failed), chunks_failed=sorted(failed),
                        worker_processes_used=len(workers_seen))
+        deadline = time.monotonic() + VISIBILITY_GRACE_S
+        while unseen and time.monotonic() < deadline:
+            time.sleep(1.0)
+            unseen = {c: w for c, w in unseen.items() if not chunk_path(out, c).exists()}
+        if unseen:
+            chunk, worker = next(iter(unseen.items()))
+            raise RuntimeError(
+                f"worker {worker} wrote chunk {chunk} into {out} ({len(unseen)} chunk(s) in all), but this client does "
+                f"not see the file after {VISIBILITY_GRACE_S:g} s: the store must be on a file system shared by the "
+                "client and every worker")
         if failed:
             first = min(failed)
             limit = dask.config.get("distributed.scheduler.allowed-failures")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client
@@ -20,7 +21,10 @@ from distributed import Client
 from jaxsnn import get_family
 from jaxsnn.cli import main
 from jaxsnn.sweep import load, read_manifest, run_sweep
-from jaxsnn.sweep.cluster import _walltime_seconds, connect, gpu_worker_specs, local_cluster, slurm_cluster
+from jaxsnn.sweep.cluster import (
+    ChunkTask, _walltime_seconds, connect, gpu_worker_specs, local_cluster, simulate_chunk, slurm_cluster,
+    worker_simulator,
+)
 from jaxsnn.sweep.store import chunk_path, completed_chunks
 
 from .toy import DASK_TOY, toy_simulator
@@ -225,3 +229,13 @@ def test_tiny_fsbi_sweep_on_dask_equals_in_process(client, tmp_path):
                       progress=False, **tiny)
     local = run_sweep(theta, out=tmp_path / "local", family="polynomial", seed=1, chunk_size=2, progress=False, **tiny)
     pd.testing.assert_frame_equal(table, local, check_exact=True)
+
+
+def test_a_worker_refuses_a_store_it_cannot_see_and_another_simulator(tmp_path):
+    """What a worker checks before simulating, called here in-process: the store must be visible to it
+    (a shared file system), and the simulator it builds must be the one the client described."""
+    task = ChunkTask(str(tmp_path / "elsewhere"), 0, DASK_TOY, 3, {}, {}, np.arange(2), _theta(2))
+    with pytest.raises(FileNotFoundError, match="cannot see the sweep store .* file system shared by the client"):
+        simulate_chunk(task)
+    with pytest.raises(RuntimeError, match="another simulator than the client's.*same jaxsnn"):
+        worker_simulator(DASK_TOY, 3, {"delay": 0.01}, {"simulator": "toy", "seed": 3, "version": "other"})

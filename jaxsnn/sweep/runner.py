@@ -21,8 +21,10 @@ How a sweep runs:
   each chunk becomes one Dask task that a worker process simulates and writes into the store itself
   (:mod:`jaxsnn.sweep.cluster`): Dask balances the chunks over the workers as they free up, and runs a
   chunk again elsewhere when its worker dies. Without a client the sweep runs in this process.
-  (``jax.distributed`` is not used for sweeps: its static split of chunks and final barrier stop every
-  process when one dies, and its rules are independent, so nothing of one rule needs another's device.)
+  Each worker still splits its chunk over its own devices as above: that part Dask does not do (it
+  schedules whole tasks). ``jax.distributed`` is no longer used for sweeps: its static split of chunks
+  and final barrier stopped every process when one died, and a sweep's rules are independent, so no
+  program needs to span hosts; ``run_sweep`` refuses to run under several ``jax.distributed`` processes.
 - What is simulated is a rule family's (:class:`jaxsnn.RuleFamily`; built-in ``"polynomial"`` and
   ``"mlp"``, or any family defined elsewhere): its prior, θ layout and simulator; the manifest records
   the family's name and θ names. Options fixed for a whole sweep come from the family

@@ -104,3 +104,22 @@ def test_bad_strategy_options_are_refused():
         jaxsnn.simulate(net, 0.01, jax.random.key(0), strategy="static", spike_capacity={"X": 3})
     with pytest.raises(ValueError, match="give one of them"):
         fsbi.make_config("polynomial", strategy="static", synapse_kernel="cpu")
+
+
+def test_gpu_benchmark_smoke_runs_on_a_cpu():
+    """benchmarks/gpu_throughput.py --smoke: the device benchmark's code on a small network, so a device
+    session finds it working."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "benchmarks" / "gpu_throughput.py"
+    out = subprocess.run([sys.executable, str(script), "--smoke", "--poly", "4", "--mlp", "4", "--steps", "250",
+                          "--chunk", "250", "--json"], capture_output=True, text=True, timeout=600, check=True)
+    rows = json.loads(out.stdout.strip().splitlines()[-1])["rows"]
+    assert [(r["family"], r["rules"]) for r in rows] == [("polynomial", 4), ("mlp", 4)]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["ms_per_step"] > 0 and row["rules_per_s_70s"] > 0 and row["alive"] == 4
+        assert 0 < row["mb_per_rule"] < 5 and row["bytes_per_rule_step"] > 0

@@ -41,10 +41,7 @@ def setup(family_name: str, n_rules: int, options: dict):
     from jaxsnn.simulate import static_slots
 
     config = fsbi.make_config(family_name, **options)
-    if family_name == "polynomial":
-        theta = np.tile(fsbi.PUBLISHED_POLYNOMIAL_RULE, (n_rules, 1))
-    else:
-        theta = np.tile(fsbi.PUBLISHED_MLP_RULE, (n_rules, 1))
+    theta = np.tile(config.family.published, (n_rules, 1))  # the paper's rule of the family
     theta32 = jnp.asarray(theta, jnp.float32)
     family = config.family
     rules = family.rules(theta32, config)

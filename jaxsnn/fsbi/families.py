@@ -20,6 +20,7 @@ import numpy as np
 from ..family import Parameter, RuleFamily
 from .metrics import DRIFT_METRIC_NAMES, METRIC_NAMES, MLP_DRIFT_METRIC_NAMES, MLP_METRIC_NAMES, PROJECTIONS
 from .plausibility import PLAUSIBILITY_GROUPS
+from .published import PUBLISHED_MLP_RULE, PUBLISHED_POLYNOMIAL_RULE
 from .prior import R_EXT_BOUNDS
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ class FSBIFamily(RuleFamily):
     Fields besides :class:`jaxsnn.RuleFamily`'s: ``blowup_rate`` (Hz; the E rate at which the guard
     stops a run, unless the configuration sets ``blowup_rate``), ``plastic`` (the plastic projections,
     among ``"ee", "ei", "ie", "ii"``), ``release_metric_names`` (the metric fields of the original
-    release's ``.npy`` format, :mod:`jaxsnn.sweep.release`). Compared and hashed by identity.
+    release's ``.npy`` format, :mod:`jaxsnn.sweep.release`), ``published`` (a θ ``[P]`` the paper
+    reports for this family, or None). Compared and hashed by identity.
     """
 
     blowup_rate: float = 100.0
     plastic: tuple[str, ...] = ()
     release_metric_names: tuple[str, ...] = ()
+    published: Any = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -217,6 +220,7 @@ POLYNOMIAL = PolynomialFamily(
     blowup_rate=100.0,
     plastic=("ee", "ei", "ie", "ii"),
     release_metric_names=METRIC_NAMES,
+    published=PUBLISHED_POLYNOMIAL_RULE,
 )
 """The polynomial family (25 θ entries; all four projections plastic; blow-up at 100 Hz)."""
 
@@ -231,6 +235,7 @@ MLP = MLPFamily(
     blowup_rate=50.0,
     plastic=("ee", "ie"),
     release_metric_names=MLP_METRIC_NAMES,
+    published=PUBLISHED_MLP_RULE,
 )
 """The MLP family (23 θ entries; EE and IE plastic; blow-up at 50 Hz)."""
 

@@ -1,8 +1,14 @@
 """The fSBI networks as compiled CPU kernels (XLA custom calls through the FFI).
 
-XLA runs the event loops of :mod:`jaxsnn.fsbi.simulator` as sequences of gather, compute and scatter
-ops over padded blocks of synapses; on a CPU that costs several passes over every synaptic event, and
-each time step runs a few dozen small ops. ``kernels/fsbi_kernels.cc`` holds two kernels:
+The fSBI networks are core :class:`jaxsnn.Network` s with plastic projections
+(:mod:`jaxsnn.networks.fsbi`). XLA runs the core step's event loops (:func:`jaxsnn.network_step`) as
+sequences of gather, compute and scatter ops over padded blocks of synapses; on a CPU that costs several
+passes over every synaptic event, and each time step runs a few dozen small ops. The kernels are the
+CPU backend of these networks: :func:`kernel_for` says whether one covers a network and its rules
+(polynomial rules on all four projections, or MLP rules on EE and IE, with the config's constants),
+:func:`kernel_rule` and :func:`kernel_state` give the core's rules and state in the kernel's layout, and
+``jaxsnn.fsbi.simulate`` chooses a kernel automatically on a CPU backend. ``kernels/fsbi_kernels.cc``
+holds two kernels:
 
 - :func:`polynomial_block`: a whole block of steps of a batch of networks (neurons, blow-up guard,
   delay ring, external input, synaptic events, traces), rule after rule, in place on the state, so
@@ -341,13 +347,13 @@ def polynomial_block(config, conns: dict, rule, decays: dict[str, jax.Array], ex
                      ext_over: jax.Array, state, record: tuple[int, int] | None = None, allow_fma: bool = True,
                      *, neuron: ConductanceIF | None = None):
     """Advance ``R`` polynomial-rule networks by ``B`` steps in one custom call (the steps of
-    :func:`jaxsnn.fsbi.simulator.fsbi_step`), in place on the state.
+    :func:`jaxsnn.network_step` on the fSBI network), in place on the state.
 
     Args:
         config: the :class:`~jaxsnn.fsbi.config.FSBIConfig` (task "polynomial").
         conns: the structure's connectivity (projections ee, ei, ie, ii, ext_e, ext_i).
         rule: :class:`~jaxsnn.fsbi.rules.PolynomialRule` ``[R, 4]`` fields; decays: per-rule trace decay
-            factors ``[R]`` by trace name (:func:`~jaxsnn.fsbi.simulator.trace_decays`).
+            factors ``[R]`` by trace name (:func:`kernel_rule`).
         ext_ids, ext_over: ``[B, R, capacity]`` and ``[B, R]`` int32, the external draws of the block's
             steps (:func:`~jaxsnn.fsbi.simulator.external_source_ids`).
         state: :class:`~jaxsnn.fsbi.simulator.FSBIState` of the batch.
@@ -365,7 +371,7 @@ def polynomial_block(config, conns: dict, rule, decays: dict[str, jax.Array], ex
 def mlp_block(config, conns: dict, rule, decays: dict[str, jax.Array], ext_ids: jax.Array, ext_over: jax.Array,
               state, record: tuple[int, int] | None = None, allow_fma: bool = True, *, neuron: CVAIF | None = None):
     """Advance ``R`` MLP-rule networks by ``B`` steps in one custom call (the steps of
-    :func:`jaxsnn.fsbi.simulator.fsbi_step` for task "mlp": CVAIF neurons with either ``mlp_traces``
+    :func:`jaxsnn.network_step` on the fSBI network with MLP rules: CVAIF neurons with either ``mlp_traces``
     variant, guard, delay ring, external input, EE and IE transmission with on-pre and on-post MLP
     updates, EI and II static, traces), in place on the state.
 
@@ -377,7 +383,7 @@ def mlp_block(config, conns: dict, rule, decays: dict[str, jax.Array], ext_ids: 
         conns: the structure's connectivity (projections ee, ei, ie, ii, ext_e, ext_i).
         rule: :class:`~jaxsnn.fsbi.rules.MLPRule` (hidden1 ``[H, 6]``, hidden2 ``[4, H]``, eta ``[R, 2]``,
             last ``[R, 2, 2, 5]``); decays: per-rule trace decay factors ``[R]`` by trace name
-            (:func:`~jaxsnn.fsbi.simulator.trace_decays`).
+            (:func:`kernel_rule`).
         ext_ids, ext_over: ``[B, R, capacity]`` and ``[B, R]`` int32, the external draws of the block's
             steps (:func:`~jaxsnn.fsbi.simulator.external_source_ids`).
         state: :class:`~jaxsnn.fsbi.simulator.FSBIState` of the batch.

@@ -9,6 +9,11 @@ rates, a raster and a population-rate plot.
 ``jaxsnn simulate`` runs a few fSBI rules with recordings and plots, ``jaxsnn metrics`` recomputes metrics
 from saved recordings, ``jaxsnn export`` writes a store in the original release's ``.npy`` format.
 
+The filter-SBI workflow one step at a time (:mod:`jaxsnn.sbi.workflow`): ``jaxsnn fit`` trains an NPE
+posterior on stores, run folders or release records, ``jaxsnn sample`` draws θ for target intervals from
+it (a ``.npy`` that ``jaxsnn sweep --theta`` takes), ``jaxsnn report`` writes the report of ``jaxsnn run``
+for any of them.
+
 The rule family (``--family``) is a built-in one (``polynomial``, ``mlp``) or ``MODULE:ATTRIBUTE`` of a
 :class:`jaxsnn.RuleFamily` defined in your own module (importable from the current directory); ``run
 --config`` likewise takes ``MODULE:ATTRIBUTE`` of a :class:`jaxsnn.sbi.PipelineConfig`.
@@ -467,6 +472,144 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {len(records)} {task} records to {path}")
 
 
+WORKFLOW_EXAMPLES = """the fSBI workflow one step at a time, each reading what the last wrote:
+  jaxsnn sweep --n 2000 --out sweeps/pi0 --n-exc 400 --n-inh 100 --duration 4 --record-start 2
+  jaxsnn fit sweeps/pi0 --condition rate=1:50 --condition cv_isi=0.7:1.5 --accept stable_weights --out pi1.npz
+  jaxsnn sample pi1.npz --n 1000 --out pi1-theta.npy            # the fit's intervals, or --interval rate=2:10 ...
+  jaxsnn sweep --theta pi1-theta.npy --out sweeps/pi1 --n-exc 400 --n-inh 100 --duration 4 --record-start 2
+  jaxsnn report sweeps/pi0 sweeps/pi1 --out report/             # or a run folder, or the release .npy
+  jaxsnn fit all_polynomial_rules.npy --condition rate=1:50 --out pi1.npz   # the original release's records
+"""
+
+
+def _sources_argument(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("sources", type=Path, nargs="+", metavar="STORE_OR_NPY",
+                   help=f"{what}: sweep store folders (jaxsnn sweep --out), run folders (jaxsnn run --out; one entry "
+                        "per round) or .npy files of the original release's records")
+    p.add_argument("--family", metavar="NAME|MODULE:ATTR",
+                   help="rule family of the sources (default: the one they record; a family of your own is given as "
+                        "MODULE:ATTRIBUTE)")
+    p.add_argument("--no-std-cv", action="store_true",
+                   help="leave std_cv out of the asynchronous-irregular plausibility group (as some original analyses do)")
+
+
+def _workflow_family(args: argparse.Namespace, sources):
+    from .sbi.workflow import source_family
+
+    return source_family(sources, _import_spec(args.family) if args.family is not None else None)
+
+
+def _fit_parser(sub) -> None:
+    p = sub.add_parser(
+        "fit", help="fit an NPE posterior q(θ | x) on simulated rules",
+        description="Train an ensemble of conditional flows q(θ | x) on the rules of sweep stores, run folders or the "
+                    "original release's .npy records, x = the metrics of --condition. The target intervals are saved "
+                    "with the posterior and are what `jaxsnn sample` draws for unless given others.",
+        epilog=WORKFLOW_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _sources_argument(p, "simulated rules to train on")
+    p.add_argument("--condition", action="append", required=True, metavar="METRIC=LOW:HIGH",
+                   help="a conditioning metric and its target interval, e.g. rate=1:50 (repeatable; order kept)")
+    p.add_argument("--accept", action="append", metavar="FILTER",
+                   help="train only on rules passing this filter: finite (default), plausible, or a plausibility "
+                        "group of the family, e.g. stable_weights (repeatable: all must pass)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.npz", help="posterior file to write")
+    model = p.add_argument_group("density estimator (defaults: the original's)")
+    model.add_argument("--members", type=int, default=10, metavar="M", help="ensemble members (default 10)")
+    model.add_argument("--flow", choices=("spline", "maf"), default="spline",
+                       help="spline coupling flow (default) or affine masked autoregressive flow")
+    model.add_argument("--transforms", type=int, default=5, metavar="T", help="flow layers (default 5)")
+    model.add_argument("--hidden", type=int, default=50, metavar="H", help="hidden units per layer (default 50)")
+    model.add_argument("--batch-size", type=int, default=1000, metavar="B", help="minibatch size (default 1000)")
+    model.add_argument("--learning-rate", type=float, default=5e-4, metavar="LR", help="Adam step size (default 5e-4)")
+    model.add_argument("--max-epochs", type=int, default=1000, metavar="E", help="epoch limit (default 1000)")
+    model.add_argument("--patience", type=int, default=20, metavar="E",
+                       help="stop after this many epochs without a lower validation loss (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation, validation split and minibatch order (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress report")
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from .sbi import FlowConfig, TrainConfig, save_posterior
+    from .sbi.workflow import fit_posterior, parse_intervals, read_sources
+
+    condition = parse_intervals(args.condition)
+    if args.members < 1:
+        raise ValueError(f"--members must be >= 1; got {args.members}")
+    flow = FlowConfig(kind=args.flow, n_transforms=args.transforms, hidden=args.hidden)
+    train = TrainConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, max_epochs=args.max_epochs,
+                        patience=args.patience, epochs_per_call=min(10, args.max_epochs))
+    sources = read_sources(args.sources)
+    family = _workflow_family(args, sources)
+    accept = tuple(args.accept or ("finite",))
+    posterior, counts = fit_posterior(sources, family, condition, accept=accept, include_std_cv=not args.no_std_cv,
+                                      flow=flow, n_members=args.members, train=train, seed=args.seed,
+                                      progress=not args.quiet, family_spec=args.family or family.name)
+    path = save_posterior(args.out, posterior)
+    print(f"fit {args.members} {args.flow} flow(s) of family {family.name} on {counts['n_training']} of "
+          f"{counts['n_read']} rules ({counts['n_accepted']} pass {' & '.join(accept)}), x = {', '.join(condition)}; "
+          f"wrote {path}")
+
+
+def _sample_parser(sub) -> None:
+    p = sub.add_parser(
+        "sample", help="draw rules θ from a posterior for target intervals",
+        description="Draw x uniformly inside the target intervals and one θ per x from the posterior, redrawing "
+                    "until inside the prior box (the rejection rate is reported); nuisance parameters (fSBI: r_ext) "
+                    "come from their prior interval. The .npy written is θ [N, P], ready for `jaxsnn sweep --theta`.",
+        epilog=WORKFLOW_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("posterior", type=Path, metavar="POSTERIOR.npz", help="a posterior of `jaxsnn fit` or `jaxsnn run`")
+    p.add_argument("--n", type=int, required=True, metavar="N", help="rules to draw")
+    p.add_argument("--interval", action="append", metavar="METRIC=LOW:HIGH",
+                   help="target interval of a conditioning metric (repeatable, one per metric; default: the fit's)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.npy", help="θ [N, P] float64")
+    p.add_argument("--x-out", type=Path, metavar="FILE.npy", help="also write the drawn targets x [N, K]")
+    p.add_argument("--family", metavar="NAME|MODULE:ATTR",
+                   help="rule family, for posteriors that do not record their θ layout (those of `jaxsnn run`)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress report")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .sbi import load_posterior
+    from .sbi.workflow import parse_intervals, sample_theta
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1; got {args.n}")
+    posterior = load_posterior(args.posterior)
+    intervals = parse_intervals(args.interval) if args.interval else None
+    family = _import_spec(args.family) if args.family is not None else None
+    theta, x, info = sample_theta(posterior, args.n, intervals, seed=args.seed, family=family, progress=not args.quiet)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, theta, allow_pickle=False)
+    if args.x_out is not None:
+        args.x_out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.x_out, x, allow_pickle=False)
+    print(f"sampled {args.n} rules (θ {theta.shape[1]} entries); rejection rate to the prior box "
+          f"{info.rejection_rate:.3f} ({info.n_drawn} draws); wrote {args.out}")
+
+
+def _report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report", help="the report of `jaxsnn run` for any stores, runs or release records",
+        description="Write report.md with pass fractions per plausibility group (one row per source or round), corner "
+                    "plots of the plausible rules, pair windows, the best rule, and summary.json.",
+        epilog=WORKFLOW_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _sources_argument(p, "what to report on")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder (created if needed)")
+    p.add_argument("--raster", action="store_true",
+                   help="simulate the best rule again with its store's seed and network and draw its raster")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .sbi.workflow import read_sources, write_source_report
+
+    sources = read_sources(args.sources)
+    family = _workflow_family(args, sources)
+    write_source_report(sources, family, args.out, include_std_cv=not args.no_std_cv, raster=args.raster)
+
+
 def _pipeline_config(name: str, builtin: dict):
     """A built-in pipeline by name, or the ``PipelineConfig`` at ``MODULE:ATTRIBUTE``."""
     from .sbi import PipelineConfig
@@ -504,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     _simulate_parser(sub)
     _metrics_parser(sub)
     _export_parser(sub)
+    _fit_parser(sub)
+    _sample_parser(sub)
+    _report_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         from .sbi import CONFIGS, run_and_report
@@ -519,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
             coba.error(f"--duration must be > 0 s; got {args.duration}")
         coba_job(args.out, args.duration, args.seed)
         return 0
-    commands = {"sweep": _sweep, "simulate": _simulate, "metrics": _metrics, "export": _export}
+    commands = {"sweep": _sweep, "simulate": _simulate, "metrics": _metrics, "export": _export, "fit": _fit,
+                "sample": _sample, "report": _report}
     try:
         commands[args.command](args)
     except ValueError as error:  # invalid options or inputs: say what was wrong, no traceback

@@ -32,7 +32,8 @@ from .._validation import check_choice, check_int, check_positive
 from .prior import BoxPrior
 from .training import TrainConfig, TrainInfo, train_ensemble
 
-POSTERIOR_FORMAT_VERSION = 1
+POSTERIOR_FORMAT_VERSION = 2
+"""Format of :func:`save_posterior` files: 2 stores parameters by key path with the versions that wrote them."""
 
 
 @dataclass(frozen=True)
@@ -128,34 +129,44 @@ class Posterior:
         return np.asarray(z, np.float64) * self.theta_std + self.theta_mean
 
     def sample(self, key: jax.Array, x: Any, *, accept: Callable[[np.ndarray], np.ndarray] | None = None,
-               max_rounds: int = 1000) -> tuple[np.ndarray, SamplingInfo]:
+               max_rounds: int = 1000, progress: bool = False) -> tuple[np.ndarray, SamplingInfo]:
         """One θ per row of x ``[N, K]``, redrawn until inside the prior box (and ``accept(θ)`` is True).
 
         Returns θ ``[N, D]`` and a :class:`SamplingInfo`. Raises ``RuntimeError`` if some row has no
-        accepted draw after ``max_rounds`` redraws.
+        accepted draw after ``max_rounds`` redraws. ``progress``: report accepted draws and the running
+        rejection rate after every redraw (:class:`jaxsnn.progress.ProgressReport`).
         """
+        from ..progress import ProgressReport
+
         x = self._x(x)
         theta = np.full((x.shape[0], self.prior.dim), np.nan)
         todo = np.arange(x.shape[0])
         n_drawn = 0
-        for i in range(max_rounds):
-            # draws are padded to a power of two (at least 1024) so that the few compiled samplers are
-            # reused by every redraw and call
-            size = max(1024, 1 << int(np.ceil(np.log2(todo.size))))
-            padded = np.concatenate([x[todo], np.repeat(x[todo[:1]], size - todo.size, axis=0)])
-            draws = self.draw(jax.random.fold_in(key, i), padded)[: todo.size]
-            n_drawn += todo.size
-            ok = self.prior.contains(draws)
-            if accept is not None:
-                ok &= np.asarray(accept(draws), bool)
-            theta[todo[ok]] = draws[ok]
-            todo = todo[~ok]
-            if todo.size == 0:
-                return theta, SamplingInfo(x.shape[0], n_drawn, 1.0 - x.shape[0] / n_drawn)
-        raise RuntimeError(f"{todo.size} of {x.shape[0]} conditions had no accepted draw after {max_rounds} redraws")
+        with ProgressReport(x.shape[0], "sampling", "rules", enabled=progress, min_interval=2.0) as report:
+            for i in range(max_rounds):
+                # draws are padded to a power of two (at least 1024) so that the few compiled samplers are
+                # reused by every redraw and call
+                size = max(1024, 1 << int(np.ceil(np.log2(todo.size))))
+                padded = np.concatenate([x[todo], np.repeat(x[todo[:1]], size - todo.size, axis=0)])
+                draws = self.draw(jax.random.fold_in(key, i), padded)[: todo.size]
+                n_drawn += todo.size
+                ok = self.prior.contains(draws)
+                if accept is not None:
+                    ok &= np.asarray(accept(draws), bool)
+                theta[todo[ok]] = draws[ok]
+                todo = todo[~ok]
+                n_accepted = x.shape[0] - todo.size
+                report.update(int(ok.sum()), f"redraw {i + 1}, rejection rate {1.0 - n_accepted / n_drawn:.3f} "
+                                             f"({n_drawn} draws)")
+                if todo.size == 0:
+                    return theta, SamplingInfo(x.shape[0], n_drawn, 1.0 - x.shape[0] / n_drawn)
+        raise RuntimeError(f"{todo.size} of {x.shape[0]} conditions had no accepted draw inside the prior box after "
+                           f"{max_rounds} redraws; the posterior puts almost no mass there: widen the intervals or fit "
+                           "on more simulations near them")
 
     def sample_intervals(self, key: jax.Array, intervals: Mapping[str, tuple[float, float]], n: int, *,
-                         accept: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, SamplingInfo]:
+                         accept: Callable[[np.ndarray], np.ndarray] | None = None,
+                         progress: bool = False) -> tuple[np.ndarray, np.ndarray, SamplingInfo]:
         """Draw x uniformly inside ``intervals`` (metric -> (low, high), one per conditioning metric),
         then one θ per x as in :meth:`sample`. Returns θ ``[n, D]``, x ``[n, K]`` and the info."""
         check_int("n", n, minimum=1)
@@ -168,7 +179,7 @@ class Posterior:
             raise ValueError(f"intervals must be finite with low <= high; got {dict(intervals)}")
         x_key, theta_key = jax.random.split(key)
         x = low + (high - low) * np.asarray(jax.random.uniform(x_key, (n, low.size)), np.float64)
-        theta, info = self.sample(theta_key, x, accept=accept)
+        theta, info = self.sample(theta_key, x, accept=accept, progress=progress)
         return theta, x, info
 
 
@@ -274,41 +285,105 @@ def _versions() -> dict[str, str]:
             "numpyro": numpyro.__version__, "haiku": hk.__version__}
 
 
+def _param_table(params: Any, member_axis: bool) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Key path -> (shape, dtype) of every parameter array (shape without the member axis ``[M]``)."""
+    table = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        shape = tuple(np.shape(leaf))[1:] if member_axis else tuple(np.shape(leaf))
+        table[jax.tree_util.keystr(path)] = (shape, str(np.asarray(leaf).dtype))
+    return table
+
+
 def save_posterior(path: str | Path, posterior: Posterior) -> Path:
-    """Write ``posterior`` to one ``.npz`` file (parameters as arrays, the rest as JSON metadata)."""
+    """Write ``posterior`` to one ``.npz`` file.
+
+    The flow parameters are stored by key path (e.g. ``['made/~/masked_linear']['w']``, arrays
+    ``[M, ...]`` for the M members), listed in a JSON header with the flow configuration, the prior box,
+    the conditioning metrics, the metadata and the versions of jaxsnn, JAX, sbijax, haiku and numpyro
+    that wrote the file; :func:`load_posterior` checks the key paths and shapes against the flow it
+    builds and refuses a file of another layout with an error that names the difference.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    leaves, _ = jax.tree_util.tree_flatten(posterior.params)
+    flat = jax.tree_util.tree_flatten_with_path(posterior.params)[0]
     header = {
         "format_version": POSTERIOR_FORMAT_VERSION,
+        "versions": _versions(),
         "flow": asdict(posterior.flow),
         "prior": {"low": posterior.prior.low.tolist(), "high": posterior.prior.high.tolist(),
                   "names": list(posterior.prior.names)},
         "x_names": list(posterior.x_names),
         "n_members": posterior.n_members,
+        "params": [{"key_path": jax.tree_util.keystr(key_path), "array": f"param_{i}",
+                    "shape": list(np.shape(leaf)), "dtype": str(np.asarray(leaf).dtype)}
+                   for i, (key_path, leaf) in enumerate(flat)],
         "metadata": posterior.metadata,
     }
-    arrays = {f"param_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    arrays = {f"param_{i}": np.asarray(leaf) for i, (_, leaf) in enumerate(flat)}
     with open(path, "wb") as f:
         np.savez(f, header=np.array(json.dumps(header)), theta_mean=posterior.theta_mean, theta_std=posterior.theta_std,
                  x_mean=posterior.x_mean, x_std=posterior.x_std, **arrays)
     return path
 
 
+def _layout_error(path: Path, header: dict, expected: dict, found: dict, flow: FlowConfig, dims: tuple[int, int]) -> ValueError:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [f"{k}: {list(found[k][0])} in the file, {list(expected[k][0])} here" for k in sorted(set(expected) & set(found))
+              if tuple(found[k][0]) != tuple(expected[k][0])]
+    parts = [f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}" if missing else "",
+             f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}" if unexpected else "",
+             f"other shapes: {'; '.join(shapes[:5])}" if shapes else ""]
+    written = header.get("versions") or header.get("metadata", {}).get("versions") or "unknown versions"
+    return ValueError(
+        f"{path}: the posterior's flow parameters do not fit the flow this installation builds for its configuration "
+        f"({flow}, θ {dims[0]}-D, x {dims[1]}-D): " + ", ".join(p for p in parts if p)
+        + f". The file was written by {written}; this is {_versions()}. Load it with the versions that wrote it, "
+        "or fit the posterior again here (jaxsnn fit, or jaxsnn.sbi.train_npe).")
+
+
 def load_posterior(path: str | Path) -> Posterior:
-    """Read a posterior written by :func:`save_posterior`."""
-    with np.load(Path(path), allow_pickle=False) as f:
-        header = json.loads(str(f["header"]))
-        if header.get("format_version") != POSTERIOR_FORMAT_VERSION:
-            raise ValueError(f"{path}: posterior format version {header.get('format_version')} is not "
-                             f"{POSTERIOR_FORMAT_VERSION}")
-        arrays = {k: np.asarray(f[k]) for k in f.files if k != "header"}
+    """Read a posterior written by :func:`save_posterior` (format 2, parameters by key path; files of
+    format 1, parameters by position, are read when their shapes fit).
+
+    Raises ``ValueError`` naming the differing parameters and the versions that wrote the file when
+    its flow parameters do not fit the flow this installation builds (another flow configuration or
+    another sbijax/haiku layout).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"posterior file {path} does not exist (write one with jaxsnn fit or save_posterior)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            header = json.loads(str(f["header"]))
+            arrays = {k: np.asarray(f[k]) for k in f.files if k != "header"}
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path} is not a posterior written by jaxsnn.sbi.save_posterior ({error})") from None
+    version = header.get("format_version")
+    if version not in (1, POSTERIOR_FORMAT_VERSION):
+        raise ValueError(f"{path}: posterior format version {version} is not one this jaxsnn reads "
+                         f"(1, {POSTERIOR_FORMAT_VERSION}); it was written by {header.get('versions', 'a newer jaxsnn')}")
     prior = BoxPrior(np.asarray(header["prior"]["low"]), np.asarray(header["prior"]["high"]), tuple(header["prior"]["names"]))
     flow = FlowConfig(**header["flow"])
+    dims = (prior.dim, len(header["x_names"]))
     net = make_flow(prior.dim, flow)
-    probe = net.init(jax.random.key(0), method="log_prob", y=jnp.zeros((2, prior.dim)), x=jnp.zeros((2, len(header["x_names"]))))
+    probe = net.init(jax.random.key(0), method="log_prob", y=jnp.zeros((2, dims[0])), x=jnp.zeros((2, dims[1])))
+    expected = _param_table(probe, member_axis=False)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(probe)[0]]
+    n_members = int(header["n_members"])
+    if version == 1:  # parameters by position: pair them with this flow's key paths where the count fits
+        found_arrays = [arrays[f"param_{i}"] for i in range(sum(k.startswith("param_") for k in arrays))]
+        found = ({k: (a.shape[1:], str(a.dtype)) for k, a in zip(paths, found_arrays)} if len(found_arrays) == len(paths)
+                 else {f"param_{i}": (a.shape[1:], str(a.dtype)) for i, a in enumerate(found_arrays)})
+        by_path = dict(zip(paths, found_arrays))
+    else:
+        by_path = {entry["key_path"]: arrays[entry["array"]] for entry in header["params"]}
+        found = {k: (a.shape[1:], str(a.dtype)) for k, a in by_path.items()}
+    if set(found) != set(expected) or any(tuple(found[k][0]) != tuple(expected[k][0]) for k in expected):
+        raise _layout_error(path, header, expected, found, flow, dims)
+    if any(a.shape[0] != n_members for a in by_path.values()):
+        raise ValueError(f"{path}: parameter arrays do not all have the {n_members} members the header names; the file is damaged")
     treedef = jax.tree_util.tree_structure(probe)
-    n_leaves = treedef.num_leaves
-    params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(arrays[f"param_{i}"]) for i in range(n_leaves)])
+    params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(by_path[k]) for k in paths])
     return Posterior(flow, params, arrays["theta_mean"], arrays["theta_std"], arrays["x_mean"], arrays["x_std"],
                      prior, tuple(header["x_names"]), header["metadata"])

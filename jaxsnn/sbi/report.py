@@ -16,6 +16,9 @@ from ..plots import plt, raster  # jaxsnn.plots selects the non-interactive back
 from .prior import BoxPrior
 from .rounds import Round, RoundResult, _skip, accepted, metric_table, theta_columns
 
+MAX_SCATTER = 5000
+"""Most rules a scatter panel of a corner plot shows."""
+
 
 def plot_fractions(path: str | Path, results: list[RoundResult]) -> Path:
     """Pass fraction of every plausibility group and of all of them, per round."""
@@ -34,8 +37,10 @@ def plot_fractions(path: str | Path, results: list[RoundResult]) -> Path:
 
 def plot_corner(path: str | Path, theta: np.ndarray, prior: BoxPrior, columns: list[int], *, title: str = "") -> Path:
     """Corner plot of θ ``[N, D]`` restricted to ``columns``: histograms on the diagonal, scatter below,
-    axes spanning the prior box."""
+    axes spanning the prior box. Scatter panels show at most ``MAX_SCATTER`` rules (a fixed random
+    subset; the histograms count all), so a release of 354 000 rules plots in seconds."""
     k = len(columns)
+    shown = theta if len(theta) <= MAX_SCATTER else theta[np.random.default_rng(0).choice(len(theta), MAX_SCATTER, replace=False)]
     fig, axes = plt.subplots(k, k, figsize=(1.6 * k + 1, 1.6 * k + 1), squeeze=False)
     for i, ci in enumerate(columns):
         for j, cj in enumerate(columns):
@@ -47,7 +52,7 @@ def plot_corner(path: str | Path, theta: np.ndarray, prior: BoxPrior, columns: l
                 ax.hist(theta[:, ci], bins=15, range=(prior.low[ci], prior.high[ci]), color="tab:blue")
                 ax.set_yticks([])
             else:
-                ax.scatter(theta[:, cj], theta[:, ci], s=4, alpha=0.6)
+                ax.scatter(shown[:, cj], shown[:, ci], s=4, alpha=0.6)
                 ax.set_ylim(prior.low[ci], prior.high[ci])
             ax.set_xlim(prior.low[cj], prior.high[cj])
             ax.tick_params(labelsize=6)
@@ -110,11 +115,13 @@ def corner_groups(task: RuleFamily | str) -> dict[str, list[int]]:
 def write_report(out: Path, results: list[RoundResult], *, config_name: str, network: dict[str, Any],
                  raster_spikes: dict[str, tuple[np.ndarray, np.ndarray]] | None, best: Any, wall_s: float,
                  table: str, include_std_cv: bool = True, rounds: Sequence[Round] = (),
-                 task: str | None = None, family: RuleFamily | str | None = None) -> Path:
+                 task: str | None = None, family: RuleFamily | str | None = None,
+                 intro: Sequence[str] | None = None) -> Path:
     """Write the figures and ``report.md`` into ``out``; ``rounds`` (the pipeline's declarations) adds
     a section saying what each round conditioned on and which of its simulations it kept. ``family``
     (or its older name ``task``; default "polynomial") picks the corner-plot groups of θ and draws pair
-    windows of plausible rules where it has them (polynomial)."""
+    windows of plausible rules where it has them (polynomial). ``intro``: the report's title and first
+    lines (Markdown; default: the pipeline's name, wall time and network)."""
     family = resolve_family(family, task)
     prior = family.prior()
     out = Path(out)
@@ -134,8 +141,9 @@ def write_report(out: Path, results: list[RoundResult], *, config_name: str, net
         plot_corner(out / fname, accepted_rules, prior, columns,
                     title=f"{which} rules ({len(accepted_rules)}), {name}")
         figures.append(fname)
-    lines = [f"# fSBI pipeline `{config_name}`", "",
-             f"Wall time: {wall_s:.0f} s. Network: `{network}`.", "",
+    if intro is None:
+        intro = [f"# fSBI pipeline `{config_name}`", "", f"Wall time: {wall_s:.0f} s. Network: `{network}`."]
+    lines = [*intro, "",
              "## Fraction of simulated rules passing each plausibility group, per round", "", table, "",
              "![pass fractions](fractions.png)", ""]
     lines += _round_lines(rounds, results, include_std_cv, family)

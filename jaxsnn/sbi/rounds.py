@@ -189,6 +189,13 @@ def theta_columns(table: pd.DataFrame) -> np.ndarray:
     return table[cols].to_numpy(np.float64)
 
 
+def theta_layout(family: RuleFamily) -> dict[str, Any]:
+    """The θ layout a posterior records so that sampling needs no family: every entry's name, unit and
+    prior interval, and which entries are inferred (the posterior's) or nuisance."""
+    return {"names": list(family.theta_names), "units": list(family.units), "low": family.low.tolist(),
+            "high": family.high.tolist(), "inferred": list(family.inferred), "nuisance": list(family.nuisance)}
+
+
 def simulate_rules(theta: np.ndarray, out: Path, config: PipelineConfig, progress: bool,
                    simulator: SweepSimulator | None = None) -> pd.DataFrame:
     """Simulate θ ``[N, P]`` through the sweep runner into the store ``out``; the store's table.
@@ -237,11 +244,12 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, progress: bool = Tr
                 metadata={"pipeline": config.name, "family": family.name, "round": k, "round_name": rnd.name,
                           "condition": {m: list(v) for m, v in rnd.condition.items()},
                           "trained_on_rounds": [r.name for r in results], "pipeline_seed": config.seed,
-                          "n_training": len(train_theta),
+                          "n_training": len(train_theta), "theta_layout": theta_layout(family),
                           "training_filters": {r.name: r.accept for r in config.rounds[:k]},
                           "network": dict(config.network)})
             save_posterior(out / f"posterior_{k}.npz", posterior)
-            rule, _, info = posterior.sample_intervals(sample_key, rnd.condition, rnd.n_simulations, accept=accept_fn)
+            rule, _, info = posterior.sample_intervals(sample_key, rnd.condition, rnd.n_simulations, accept=accept_fn,
+                                                       progress=progress)
             rejection = info.rejection_rate
             if progress:
                 print(f"[{config.name}] round {rnd.name}: sampled {rnd.n_simulations} rules, "

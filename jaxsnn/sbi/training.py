@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from .._validation import check_int, check_positive, check_probability
+from ..progress import ProgressReport
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def train_ensemble(
         data: arrays with a common leading axis N (samples).
         config: :class:`TrainConfig`.
         key: random key (validation split, minibatch order per member).
-        progress: print a line per compiled call.
+        progress: report progress after each compiled call (a live bar on a terminal, else one line
+            per call on stderr; :class:`jaxsnn.progress.ProgressReport`).
     Returns:
         the best parameters of every member (stacked ``[M, ...]``) and a :class:`TrainInfo`.
     """
@@ -165,18 +167,19 @@ def train_ensemble(
 
     train_losses, val_losses = [], []
     done = 0
-    while done < config.max_epochs:
-        carry, (tl, vl) = run(carry, train_data, val_data)
-        train_losses.append(np.asarray(tl))
-        val_losses.append(np.asarray(vl))
-        done += config.epochs_per_call
-        stopped = np.asarray(carry.stopped)
-        if progress:
-            print(f"  {label}: epoch {done:4d}, validation loss {np.nanmin(np.asarray(carry.best_loss)):.4f} "
-                  f"(best, over {n_members} member(s)), {int(stopped.sum())}/{n_members} stopped, "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-        if stopped.all():
-            break
+    total = -(-config.max_epochs // config.epochs_per_call) * config.epochs_per_call
+    with ProgressReport(total, label, "epochs", enabled=progress) as report:
+        while done < config.max_epochs:
+            carry, (tl, vl) = run(carry, train_data, val_data)
+            train_losses.append(np.asarray(tl))
+            val_losses.append(np.asarray(vl))
+            done += config.epochs_per_call
+            stopped = np.asarray(carry.stopped)
+            report.update(config.epochs_per_call,
+                          f"best validation loss {np.nanmin(np.asarray(carry.best_loss)):.4f}, "
+                          f"{int(stopped.sum())}/{n_members} member(s) stopped")
+            if stopped.all():
+                break
     train_loss = np.concatenate(train_losses, axis=1)
     val_loss = np.concatenate(val_losses, axis=1)
     epochs = np.sum(np.isfinite(val_loss), axis=1)

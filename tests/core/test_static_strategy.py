@@ -76,8 +76,8 @@ def test_one_static_step_has_no_data_dependent_loop():
 
 
 def test_fsbi_static_strategy_equals_the_event_strategy(monkeypatch):
-    """The fSBI network (plastic projections, renewal input, guard) under both strategies, and with one
-    slot per population, which makes chunks overflow and rerun: the same spikes and metrics."""
+    """The fSBI network (plastic projections, renewal input, guard) under both strategies, the static one
+    starting with too few slots (4 E, 2 I), so chunks overflow and rerun: the same spikes and metrics."""
     theta = np.asarray(fsbi.sample_prior("polynomial", 2, 5))
     theta[:, -1] = [40.0, 70.0]
     opts = dict(seed=1, n_exc=200, n_inh=50, n_ext=500, duration=0.6, record_start=0.0, n_rec_e=200, n_rec_i=50,
@@ -86,7 +86,7 @@ def test_fsbi_static_strategy_equals_the_event_strategy(monkeypatch):
     assert sum(len(t) for t, _ in event.spikes["E"]) > 500
     import jaxsnn.fsbi.run as fsbi_run
 
-    monkeypatch.setattr(fsbi_run, "static_slots", lambda net, params, given=None: {"E": 1, "I": 1})
+    monkeypatch.setattr(fsbi_run, "static_slots", lambda net, params, given=None: {"E": 4, "I": 2})
     static = fsbi.simulate(theta, strategy="static", **opts)
     for p in ("E", "I"):
         for (ta, ia), (tb, ib) in zip(event.spikes[p], static.spikes[p]):

@@ -14,6 +14,9 @@ with a Dask ``LocalCluster`` of W worker processes × 1 thread (``run_sweep(clie
 ``--chunks`` size: each is warmed up first (the in-process sweep on 2 chunks; the cluster on 2 × W
 chunks, so every worker starts, imports jaxsnn and compiles: ``first_s``), then times ``--rounds``
 chunks; the in-process sweep is timed again at the end, to show how much the busy machine drifted.
+Each row also gives the CPU time per rule (this process and, for a cluster, every worker process, all
+threads), the cores kept busy on average (CPU time / wall time) and the 1-minute load average after it:
+on a shared machine, rules per hour show what was free, CPU-s per rule what each engine costs.
 ``--xla-single-thread`` adds a cluster whose workers run XLA on one thread (``XLA_FLAGS``), so W
 workers use W threads rather than W × cores.
 
@@ -80,14 +83,21 @@ def dask_comparison(args: argparse.Namespace) -> list[dict]:
     theta = sample_prior("polynomial", n, 1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        def cpu_seconds(client) -> float:
+            """CPU time (s) of this process and of every worker process, all threads."""
+            return time.process_time() + (sum(client.run(time.process_time).values()) if client is not None else 0.0)
+
         def sweep(tag: str, client, rules: np.ndarray) -> tuple[float, object]:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(client)
             table = run_sweep(rules, out=Path(tmp) / tag, seed=0, chunk_size=chunk, progress=False, client=client, **net)
+            sweep.cpu = cpu_seconds(client) - cpu0
             return time.perf_counter() - t0, table
 
         def row(engine: str, first: float | None, wall: float, table) -> dict:
-            rows.append({"engine": engine, "chunk": chunk, "rules": n, "first_s": None if first is None else round(first, 2), "sweep_s": round(wall, 2),
-                         "rules_per_hour": round(n / wall * 3600), "blown_up": int((table["status"] == "blown_up").sum())})
+            rows.append({"engine": engine, "chunk": chunk, "rules": n, "first_s": None if first is None else round(first, 2),
+                         "sweep_s": round(wall, 2), "rules_per_hour": round(n / wall * 3600),
+                         "cpu_s_per_rule": round(sweep.cpu / n, 4), "cores_busy": round(sweep.cpu / wall, 2),
+                         "load_1min": os.getloadavg()[0], "blown_up": int((table["status"] == "blown_up").sum())})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
             return rows[-1]
 
@@ -126,10 +136,12 @@ def main() -> int:
     args = p.parse_args()
     if args.dask is not None:
         rows = dask_comparison(args)
-        print(f"{'engine':>48} {'chunk':>5} {'rules':>5} {'first s':>8} {'sweep s':>8} {'rules/hour':>10}")
+        print(f"{'engine':>48} {'chunk':>5} {'rules':>5} {'first s':>8} {'sweep s':>8} {'rules/hour':>10} "
+              f"{'CPU-s/rule':>10} {'cores busy':>10} {'load':>5}")
         for r in rows:
             first = "-" if r["first_s"] is None else r["first_s"]
-            print(f"{r['engine']:>48} {r['chunk']:>5} {r['rules']:>5} {first:>8} {r['sweep_s']:>8} {r['rules_per_hour']:>10}")
+            print(f"{r['engine']:>48} {r['chunk']:>5} {r['rules']:>5} {first:>8} {r['sweep_s']:>8} {r['rules_per_hour']:>10} "
+                  f"{r['cpu_s_per_rule']:>10} {r['cores_busy']:>10} {r['load_1min']:>5.2f}")
         config = {k: getattr(args, k) for k in ("n_exc", "n_inh", "duration", "record_start", "rounds", "dask")}
         print(json.dumps({"config": config, "cpu_count": os.cpu_count(), "rows": rows}))
         return 0

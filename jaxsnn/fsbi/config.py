@@ -1,6 +1,6 @@
-"""Every parameter of the fSBI networks and protocol, with the spec's values as
-defaults; any of them can be overridden, so the same code runs the full 5120-neuron network and
-scaled-down versions."""
+"""Every parameter of the fSBI networks and protocol, with the original's values as defaults
+(docs/models/fsbi.md, "Original fSBI / Auryn parameters and jaxsnn's"); any of them can be
+overridden, so the same code runs the full 5120-neuron network and scaled-down versions."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 :data:`POLYNOMIAL` (θ: 25 = per projection EE, EI, IE, II the six numbers τ_pre, τ_post, α, β, γ, κ,
 then r_ext) and :data:`MLP` (θ: 23 = η_EE, η_IE, the 20 last-layer weights, then r_ext). Each holds
-its θ layout and prior box (spec §7), its metrics (the release's, then the signed weight drifts),
-the plausibility groups of §6 restricted to its metrics, the blow-up rate limit and the plastic
+its θ layout and prior box (docs/models/fsbi.md), its metrics (the release's, then the signed weight drifts),
+the plausibility groups restricted to its metrics, the blow-up rate limit and the plastic
 projections; their simulator is the fSBI network (:func:`jaxsnn.fsbi.simulate`).
 """
 
@@ -199,7 +199,7 @@ class MLPFamily(FSBIFamily):
 
 
 def _groups_of(metrics: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:
-    """§6's plausibility groups restricted to the metrics a family reports (weif and wiif exist only
+    """The fSBI plausibility groups restricted to the metrics a family reports (weif and wiif exist only
     where EI and II are plastic)."""
     return {group: {m: v for m, v in intervals.items() if m in metrics} for group, intervals in PLAUSIBILITY_GROUPS.items()}
 

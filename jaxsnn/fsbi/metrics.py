@@ -1,11 +1,11 @@
-"""Activity and weight metrics of an fSBI run (spec fsbi.md §5), float64 numpy reference.
+"""Activity and weight metrics of an fSBI run (docs/models/fsbi.md, "Metrics"), float64 numpy reference.
 
 ``compute_metrics`` turns the spikes recorded in the window [t_start, t_stop) (default [60, 70) s) and
 the monitored weights of the plastic projections into the 17 numbers of the original pipeline. It is
 the host-side reference; ``jaxsnn.fsbi.metrics_stream`` computes the same numbers on the device from
 running statistics.
 
-Choices where §5 is silent (each one is tested):
+Choices where the definitions leave a choice (each one is tested):
 
 - Times: the original reads spike times from Auryn's text output (``"%f"``, a spike at step ``k`` of
   0.1 ms becomes the float64 nearest ``k / 10000``, e.g. 60.3) and weight-sample times likewise. By
@@ -77,7 +77,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "wief",
     "wiif",
 )
-"""Metric order of the released polynomial data (spec §9)."""
+"""Metric order of the released polynomial data (docs/models/fsbi.md, "The release format")."""
 
 MLP_METRIC_NAMES: tuple[str, ...] = tuple(m for m in METRIC_NAMES if m not in ("weif", "wiif"))
 """Metric order of the released MLP data (EI and II are static there)."""
@@ -380,7 +380,7 @@ def compute_metrics(
     binning: str = "reference",
     weight_digits: int | None = WEIGHT_DIGITS,
 ) -> dict[str, float]:
-    """The metrics of spec §5 for one run (float64).
+    """The metrics of docs/models/fsbi.md, "Metrics", for one run (float64).
 
     Args:
         e_times, e_ids: ``[K_e]`` spike times (s) and indices in ``[0, n_e)`` of the recorded E neurons,
@@ -403,7 +403,7 @@ def compute_metrics(
         ``{name: value}`` in the order of ``METRIC_NAMES``, then ``DRIFT_METRIC_NAMES``;
         weef/weif/wief/wiif and w_drift_* only for the projections present in ``weights``. Units: rate and rate_i in Hz, std_rate_spatial in Hz,
         std_rate_temporal in spikes per 1 ms bin per neuron, the rest dimensionless.
-        See the module docstring for the conventions where the spec is silent.
+        See the module docstring for the conventions where the definitions leave a choice.
     """
     n_e = check_int("n_e", n_e, minimum=1)
     n_i = check_int("n_i", n_i, minimum=1)

@@ -1,4 +1,4 @@
-"""The fSBI metrics of spec §5 from running statistics on the device (jittable, vmappable).
+"""The fSBI metrics (docs/models/fsbi.md, "Metrics") from running statistics on the device (jittable, vmappable).
 
 A sweep never needs to bring spikes to the host: the simulation carries a ``MetricsAccumulator`` in its
 ``lax.scan``, calls ``update_accumulator`` once per time step of the recording window, and calls

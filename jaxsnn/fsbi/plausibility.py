@@ -1,4 +1,4 @@
-"""Plausibility of an fSBI run (spec fsbi.md §6): every metric inside its inclusive interval.
+"""Plausibility of an fSBI run (docs/models/fsbi.md, "Plausibility"): every metric inside its inclusive interval.
 
 Metrics come as a mapping name -> scalar or ``[R]`` array (R runs), e.g. the output of
 ``compute_metrics`` or ``finalize_metrics`` (possibly vmapped), or columns of a results table.
@@ -70,6 +70,6 @@ def group_pass(metrics: Mapping[str, Any], group: str, include_std_cv: bool = Tr
 
 
 def is_plausible(metrics: Mapping[str, Any], *, include_std_cv: bool = True) -> np.ndarray:
-    """Whether each run passes all three groups of §6 (bool array, shape of the metrics)."""
+    """Whether each run passes all three plausibility groups (bool array, shape of the metrics)."""
     passes = [group_pass(metrics, group, include_std_cv) for group in PLAUSIBILITY_GROUPS]
     return np.asarray(np.logical_and.reduce(np.broadcast_arrays(*passes)))

@@ -119,7 +119,7 @@ class MLPRule(eqx.Module):
 
 
 def pair_window(rule_params: np.ndarray, dt_pairs: np.ndarray) -> np.ndarray:
-    """Weight change per spike pair of one projection's polynomial rule, for the plots of §4.1.
+    """Weight change per spike pair of one projection's polynomial rule, for the report's plots (docs/models/plasticity.md, "The polynomial rule").
 
     Args:
         rule_params: ``[6]`` = [τ_pre, τ_post, α, β, γ, κ].

@@ -1,7 +1,7 @@
 """The conductance-based integrate-and-fire neurons of the fSBI networks (Confavreux et al. 2023).
 
 ``ConductanceIF`` is the "IF" neuron of the polynomial-rule task and ``CVAIF`` the
-neuron of the MLP-rule task (§3): the same neuron plus spike-triggered adaptation and three
+neuron of the MLP-rule task (docs/models/neurons.md): the same neuron plus spike-triggered adaptation and three
 low-passed traces (of the excitatory and inhibitory currents and of V) that the MLP rule reads.
 Both follow the reference's step order exactly; conductances are in units of the leak conductance.
 """

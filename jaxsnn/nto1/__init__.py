@@ -1,5 +1,5 @@
 """N-to-1 network: one AdEx neuron driven by N independent Poisson inputs (E:I = 4:1), its membrane
-potential recorded every step, for testing connection-inference methods (spec: adex_nto1.md)."""
+potential recorded every step, for testing connection-inference methods (the N-to-1 setting of the connection-inference reference)."""
 
 from .inputs import (
     SCALING,

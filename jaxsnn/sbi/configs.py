@@ -1,13 +1,13 @@
 """Built-in pipelines: the original's polynomial and MLP histories at full scale (for a GPU) and
 scaled-down versions that finish on a 2-core CPU.
 
-Full-scale round targets follow §7: π1 conditions on the E rate, π2 on the weight stability metrics
+Full-scale round targets follow the original's history (docs/models/fsbi.md, "Prior and filtering rounds"): π1 conditions on the E rate, π2 on the weight stability metrics
 (w_blow, w_creep), π3 ("plausible candidates") on two metrics of the asynchronous-irregular group
-(cv_isi and spatial_Fano; the spec does not name π3's metrics, so this is our reading), every target
-the plausible interval of §6 (cv_isi's open upper end closed at 1.5). Every non-blown-up simulation
+(cv_isi and spatial_Fano; the paper does not name π3's metrics, so this is our reading), every target
+the plausible interval of its metric (cv_isi's open upper end closed at 1.5). Every non-blown-up simulation
 joins the training set of later rounds, as in the original.
 
-The scaled-down network (:data:`SMALL_NETWORK`) keeps the spec's neuron, synapse and plasticity
+The scaled-down network (:data:`SMALL_NETWORK`) keeps the original's neuron, synapse and plasticity
 models, the prior and the plausibility test, and shrinks what costs time: see its docstring.
 """
 
@@ -29,7 +29,7 @@ POLYNOMIAL_FULL = PipelineConfig(
             Round("π3", 50_200, ASYNC_IRREGULAR)),
     n_members=10,
 )
-"""The original polynomial history (§7) on the full network and protocol (70 s, 5120 neurons)."""
+"""The original polynomial history on the full network and protocol (70 s, 5120 neurons)."""
 
 MLP_FULL = PipelineConfig(
     name="mlp-full",
@@ -38,25 +38,25 @@ MLP_FULL = PipelineConfig(
             Round("π3", 15_500, ASYNC_IRREGULAR)),
     n_members=10,
 )
-"""The original MLP history (§7) on the full network and protocol."""
+"""The original MLP history on the full network and protocol."""
 
 SMALL_NETWORK = dict(n_exc=400, n_inh=100, p_conn=0.25, w_ee=0.2, w_ei=0.2, w_ie=3.0, w_ii=3.0,
                      p_ext=0.02, w_ext=0.1875, eta=0.001, duration=4.0, record_start=2.0)
 """Scaled-down network and protocol for a 2-core CPU: 500 instead of 5120 neurons, 4 s instead of 70 s.
 
-The neuron, synapse and plasticity models, the prior and the plausibility intervals are the spec's.
-With the spec's p = 0.1, 400 E + 100 I neurons have in-degrees of 40 E and 10 I instead of 410 and
+The neuron, synapse and plasticity models, the prior and the plausibility intervals are the original's.
+With the original's p = 0.1, 400 E + 100 I neurons have in-degrees of 40 E and 10 I instead of 410 and
 102; driven by 250 weak external inputs they fire regularly (median cv_isi 0.1 over prior rules, none
 plausible). Changes, each for a reason measured on prior and static rules:
 
 - p_conn 0.25 (in-degree 100 E, 25 I) and stronger recurrent weights (w_ee = w_ei = 0.2,
-  w_ie = w_ii = 3.0; spec 0.1 and 1.0), so that recurrent inhibition dominates as in the full network
+  w_ie = w_ii = 3.0; originally 0.1 and 1.0), so that recurrent inhibition dominates as in the full network
   and firing becomes irregular; w_ie, w_ii stay below the plausibility bound 5 of wief, wiif;
 - external drive: 100 inputs per neuron (p_ext 0.02 of the 5000 sources) at 2.5× the weight
   (0.1875): the same mean drive with larger fluctuations and 2.5× fewer external events;
 - protocol: 2 s of plasticity, then a 2 s recorded window (windows of 1 s inflate auto_cov and the
   spatial rate spread by counting noise);
-- learning rate η = 0.001 (spec 0.01): the full protocol lets weights settle for 60 s before the
+- learning rate η = 0.001 (originally 0.01): the full protocol lets weights settle for 60 s before the
   window; with 2 s they cannot: at η = 0.01 (0.003) only 2 % (4 %) of the prior's surviving rules
   pass w_creep ≤ 0.05, at 0.001 12 %. The rule's shape is unchanged; it acts 10× more slowly.
 """

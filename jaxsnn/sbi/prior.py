@@ -87,7 +87,7 @@ def theta_names(task: str) -> tuple[str, ...]:
 
 
 def fsbi_prior(task: str = "polynomial", *, with_r_ext: bool = False) -> BoxPrior:
-    """The prior box of rule family ``task`` (§7): polynomial 24-D (25 with r_ext), MLP 22-D (23 with
+    """The prior box of rule family ``task`` (docs/models/fsbi.md, "Prior and filtering rounds"): polynomial 24-D (25 with r_ext), MLP 22-D (23 with
     r_ext); :meth:`jaxsnn.RuleFamily.prior` with or without its nuisance parameters."""
     return get_family(task, what="task").prior(nuisance=with_r_ext)
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 ACCEPT_FILTERS = RESERVED_FILTERS + tuple(fsbi.PLAUSIBILITY_GROUPS)
 """Names of the acceptance filters of the fSBI families: "finite" (the run did not blow up),
-"plausible" (all groups of §6), or one plausibility group. Another family's groups are filters too."""
+"plausible" (all plausibility groups), or one plausibility group. Another family's groups are filters too."""
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ def load(out: str | os.PathLike, *, plausible: bool = False, groups: Iterable[st
         include_std_cv: whether the asynchronous-irregular group checks std_cv.
         complete: raise ``ValueError`` unless every chunk of the sweep is present.
         family: the rule family whose plausibility groups filter (a :class:`jaxsnn.RuleFamily` or its
-            name or import spec); default the fSBI groups of §6, which is all a store of a built-in
+            name or import spec); default the fSBI plausibility groups, which is all a store of a built-in
             family needs. A store of another family must be given it to filter.
     """
     out = Path(out)
@@ -253,10 +253,10 @@ def _empty_dtype(column: str) -> str:
 
 def filter_plausible(table: pd.DataFrame, *, groups: Iterable[str] | None = None,
                      include_std_cv: bool = True, family: RuleFamily | str | None = None) -> pd.DataFrame:
-    """Rows of ``table`` that pass every plausibility group in ``groups`` (default: all of §6, or all
-    of ``family``'s).
+    """Rows of ``table`` that pass every plausibility group in ``groups`` (default: all of the fSBI
+    plausibility groups, or all of ``family``'s).
 
-    Groups of §6: "stable_activity", "stable_weights", "asynchronous_irregular". Blown-up rows (NaN
+    The fSBI groups (docs/models/fsbi.md, "Plausibility"): "stable_activity", "stable_weights", "asynchronous_irregular". Blown-up rows (NaN
     metrics) never pass. Metrics that a task lacks (weif, wiif for the MLP task) are skipped.
     """
     if family is not None:

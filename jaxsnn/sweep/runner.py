@@ -199,8 +199,8 @@ def _checked(simulator: SweepSimulator, result: ChunkResult, n_rules: int) -> Ch
 
 
 class Progress:
-    """A one-line progress report on stderr: rules done, rules per second, blow-ups and ETA.
-    Rewritten in place on a terminal, one line per chunk otherwise; silent when ``quiet``."""
+    """A progress report on stderr: rules done, rules per second, blow-ups and ETA. A live tqdm bar on
+    a terminal, one line per chunk otherwise; silent when ``quiet``."""
 
     def __init__(self, total: int, already_done: int, quiet: bool, stream=None):
         self.total, self.done, self.quiet = total, already_done, quiet
@@ -209,6 +209,7 @@ class Progress:
         self.blown_up = 0
         self.start = time.perf_counter()
         self.inline = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = _live_bar(total, already_done, self.stream) if self.inline and not quiet else None
 
     def update(self, n_rules: int, n_blown_up: int, workers: int | None = None) -> str:
         """Count a finished chunk and print (unless quiet) the report line, which is returned;
@@ -223,10 +224,20 @@ class Progress:
                 f"{rate:.2f} rules/s | {self.blown_up} blown up | ETA {_duration(eta)}")
         if workers is not None:
             line += f" | {workers} workers"
-        if not self.quiet:
-            end = "" if self.inline and self.done < self.total else "\n"
-            print(("\r" if self.inline else "") + line, end=end, file=self.stream, flush=True)
+        if self.bar is not None:  # a terminal: tqdm's live bar
+            self.bar.update(n_rules, f"{self.blown_up} blown up" + (f", {workers} workers" if workers is not None else ""))
+            if self.done >= self.total:
+                self.bar.close()
+        elif not self.quiet:  # a log: one line per chunk
+            print(line, file=self.stream, flush=True)
         return line
+
+
+def _live_bar(total: int, already_done: int, stream):
+    """The live progress bar of a sweep on a terminal (:class:`jaxsnn.progress.ProgressReport`)."""
+    from ..progress import ProgressReport
+
+    return ProgressReport(total, "sweep", "rules", stream=stream, live=True, initial=already_done)
 
 
 def _duration(seconds: float) -> str:

@@ -271,3 +271,12 @@ def test_progress_fits_where_it_runs():
     quiet = io.StringIO()
     ProgressReport(3, "x", stream=quiet, enabled=False).update(1)
     assert quiet.getvalue() == ""
+    from jaxsnn.sweep import Progress  # the sweep's report: the same live bar on a terminal, lines in a log
+
+    term, log = Terminal(), io.StringIO()
+    for stream in (term, log):
+        sweep = Progress(total=8, already_done=2, quiet=False, stream=stream)
+        sweep.update(3, 1)
+        sweep.update(3, 0, workers=2)
+    assert "\r" in term.getvalue() and "8/8" in term.getvalue() and "2 workers" in term.getvalue()
+    assert [ln.split(" |")[0] for ln in log.getvalue().splitlines()] == ["sweep: 5/8 rules (62.5 %)", "sweep: 8/8 rules (100.0 %)"]

@@ -19,8 +19,8 @@ scale comes from a root solve in JAX (float64). Two variants:
   (``zetac = zeta - 1``) in the boundary shift where the theory has ``|zeta(1/2)| = 1.46``; the root
   that ``scipy.optimize.fsolve`` finds from the mean excitatory weight (:func:`hybrd_1d` is MINPACK's
   hybrd in JAX). Deliberate difference: when fsolve fails, Lava's code (whose warnings filter is
-  "ignore") keeps the last iterate, while jaxsnn falls back to scale 1 as the spec and Lava's own
-  comment say; in the tutorial's failing (chaotic) regime the last iterate is the start, so both give 1.
+  "ignore") keeps the last iterate, while jaxsnn falls back to scale 1 as Lava's own comment
+  says; in the tutorial's failing (chaotic) regime the last iterate is the start, so both give 1.
 - ``"grytskyy"`` evaluates the equations as written in Grytskyy et al. 2013 and takes their
   smallest root. On the tutorial's networks it scales the weights by ~0.8 at q = 1 (the reference:
   ~0.98) and by ~0.013 at q = sqrt(N/6) (the reference fails: 1), where the LIF network is then
@@ -362,7 +362,7 @@ def rate_to_lif(
 ) -> LIFConversion:
     """Convert an E/I rate network's parameters to a current-based LIF network's.
 
-    Steps (the spec; Lava's ``convert_rate_to_lif_params``):
+    Steps (Lava's ``convert_rate_to_lif_params``):
 
     1. require ``gamma g > 1`` with ``gamma = N_E / N_I`` (inhibition-dominated), else ``ValueError``;
     2. ``dv = dr``, ``du = 7 dr``, ``v_th = 1`` per population;

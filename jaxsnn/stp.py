@@ -3,7 +3,7 @@
 Each presynaptic neuron carries a utilisation ``u`` (release probability, facilitates) and a fraction
 of available resources ``x`` (depresses). Three forms share one parameter set and one state:
 
-- rate form, explicit Euler (:func:`stp_rate_euler`), as in the spec and NeuroFlame::
+- rate form, explicit Euler (:func:`stp_rate_euler`), as in NeuroFlame::
 
       x <- x + dt (1 - x) / tau_rec - dt u x r
       u <- u + dt (U - u) / tau_fac + dt U (1 - u) r

@@ -248,7 +248,7 @@ class LowRankProfile(Profile):
 
     @classmethod
     def paired(cls, kappa: float, xi: np.ndarray, k: float = 1.0) -> "LowRankProfile":
-        """Rank ``R`` from ``2R`` vectors: ``xi0 xi1^T + xi2 xi3^T + ...`` (the spec's rank 2)."""
+        """Rank ``R`` from ``2R`` vectors: ``xi0 xi1^T + xi2 xi3^T + ...`` (rank 2 in the ring and working-memory models)."""
         xi = np.asarray(xi)
         if xi.shape[0] % 2:
             raise ValueError(f"paired low rank needs an even number of vectors; got {xi.shape[0]}")

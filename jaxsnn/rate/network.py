@@ -199,7 +199,7 @@ def rate_params(net: RateNetwork, J: Sequence[float] | Array, **values) -> RateP
     """Parameters for ``net``: ``J`` (one gain per projection) plus any field of :class:`RateParams`.
 
     Scalars given for per-population fields are broadcast to ``[P]``; ``J_stp`` defaults to
-    ``J_stp = 10`` on STP projections (the spec's working-memory value) and 0 elsewhere.
+    ``J_stp = 10`` on STP projections (the working-memory model's value) and 0 elsewhere.
     """
     n_pop, n_proj = len(net.sizes), len(net.projections)
     unknown = set(values) - set(_POP_DEFAULTS) - {"J_stp", "r_nmda", "eta", "tau_avg"}

@@ -203,7 +203,8 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     slurm.add_argument("--account", help="account (#SBATCH -A)")
     slurm.add_argument("--cores", type=int, help="cores per job (#SBATCH --cpus-per-task)")
     slurm.add_argument("--processes", type=int,
-                       help="worker processes per job, each single-threaded or sharing cores/processes (default: --cores)")
+                       help="worker processes per job, each with cores/processes threads (default: --cores, one "
+                            "single-threaded worker per core)")
     slurm.add_argument("--memory", help="memory per job, e.g. 80GB (#SBATCH --mem), shared by its workers")
     slurm.add_argument("--walltime", help="per job, HH:MM:SS (#SBATCH -t); workers retire 5 min before it")
     slurm.add_argument("--job-extra", action="append", default=[], metavar="SBATCH_OPTION",

@@ -98,6 +98,9 @@ def check_rule(rule: PlasticityRule, where: str) -> dict[str, Trace]:
     """Validate a rule's declarations (before anything is traced); returns its traces."""
     if not isinstance(rule, PlasticityRule):
         raise ValueError(f"{where}: plasticity must be a jaxsnn.PlasticityRule; got {type(rule).__name__}")
+    if type(rule).traces is PlasticityRule.traces:
+        raise ValueError(f"{where}: {type(rule).__name__} must define traces() (name -> Trace(side, tau)); a rule "
+                         "without traces returns {}")
     traces = rule.traces()
     if not isinstance(traces, dict):
         raise ValueError(f"{where}: {type(rule).__name__}.traces() must return a dict name -> Trace")

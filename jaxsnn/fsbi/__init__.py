@@ -52,7 +52,7 @@ from .prior import R_EXT_BOUNDS, in_prior, prior_bounds, rule_id, sample_prior
 from .plausibility import PLAUSIBILITY_GROUPS, group_pass, is_plausible
 from .recordings import RECORDING_FORMAT_VERSION, load_recording, save_recording
 from .rules import MLPRule, PolynomialRule, load_mlp_hidden_layers, pair_window
-from .run import FSBIResult, simulate
+from .run import FSBIResult, compiled_bytes, compiled_bytes_per_rule, simulate
 
 __all__ = [
     "FSBIConfig", "make_config", "METRIC_NAMES", "MLP_METRIC_NAMES", "DRIFT_METRIC_NAMES", "MLP_DRIFT_METRIC_NAMES",
@@ -60,5 +60,5 @@ __all__ = [
     "MetricsAccumulator", "StreamWindow", "finalize_metrics", "init_accumulator", "make_window",
     "update_accumulator", "PLAUSIBILITY_GROUPS", "group_pass", "is_plausible", "RECORDING_FORMAT_VERSION",
     "load_recording", "save_recording", "MLPRule", "PolynomialRule", "load_mlp_hidden_layers", "pair_window",
-    "FSBIResult", "simulate", "PUBLISHED_MLP_RULE", "PUBLISHED_POLYNOMIAL_RULE", "R_EXT_BOUNDS", "in_prior", "prior_bounds", "rule_id", "sample_prior",
+    "FSBIResult", "simulate", "compiled_bytes", "compiled_bytes_per_rule", "PUBLISHED_MLP_RULE", "PUBLISHED_POLYNOMIAL_RULE", "R_EXT_BOUNDS", "in_prior", "prior_bounds", "rule_id", "sample_prior",
 ]

@@ -84,6 +84,8 @@ class FSBIFamily(RuleFamily):
         (validated here, before anything runs)."""
         from ..sweep.runner import ChunkResult, SweepSimulator, fsbi_bytes_per_rule
         from .config import MODEL_VERSION, make_config
+        from ..simulate import resolve_strategy
+        from .run import compiled_bytes_per_rule
         from .run import simulate as fsbi_simulate
 
         config = make_config(self, **overrides)
@@ -102,6 +104,9 @@ class FSBIFamily(RuleFamily):
             theta_size=self.theta_size,
             metric_names=self.metric_names,
             bytes_per_rule=fsbi_bytes_per_rule(config),
+            # the static strategy (accelerators) measures its compiled chunk; the CPU kernel keeps the estimate
+            measure_memory=(lambda: compiled_bytes_per_rule(self, seed=seed, **overrides))
+            if resolve_strategy(config.strategy) == "static" else None,
         )
 
     def check_options(self, options: Mapping[str, Any]) -> None:

@@ -109,7 +109,7 @@ class _Programs:
     advance one chunk of the recording window."""
 
     def __init__(self, structure: FSBIStructure, network: Network, kernel: Any, ext_capacity: int,
-                 periods_per_chunk: int, slots: dict[str, int] | None = None):
+                 periods_per_chunk: int, slots: dict[str, int] | None = None, donate: bool = False):
         cfg = structure.config
         self.period_steps = steps_of("weight_sample_period", cfg.weight_sample_period, cfg.dt)
         window_steps = steps_of("duration", cfg.duration, cfg.dt) - steps_of("record_start", cfg.record_start, cfg.dt)
@@ -150,7 +150,8 @@ class _Programs:
                 return run_blocks(inputs, rule_keys, state, n_steps)[0]
             return jax.lax.scan(lambda s, _: (step(inputs, rule_keys, s)[0], None), state, None, length=n_steps)[0]
 
-        self.advance = jax.jit(advance, static_argnums=3)
+        # donated state (and accumulator): XLA updates them in place instead of holding a second copy
+        self.advance = jax.jit(advance, static_argnums=3, donate_argnums=(2,) if donate else ())
 
         def record(inputs, rule_keys, state, acc, monitored):
             def take(acc, events, e, i, k):
@@ -198,7 +199,7 @@ class _Programs:
             (state, acc, events), samples = jax.lax.scan(period_body, (state, acc, events), None, length=periods_per_chunk)
             return state, acc, events, samples
 
-        self.record = jax.jit(record)
+        self.record = jax.jit(record, donate_argnums=(2, 3) if donate else ())
 
         # compiled once: run op by op, the metrics of a batch took seconds per call
         finalize_compiled = {}
@@ -296,6 +297,58 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
     return best
 
 
+def _batch(config: FSBIConfig, theta: np.ndarray, seed: int) -> tuple:
+    """(structure, network, params, block, ext_capacity, n_periods, periods_per_chunk) for θ ``[R, P]``."""
+    n_rules = theta.shape[0]
+    structure = get_structure(config, seed)
+    # the network's structure is shared; the rest of the config (durations, ...) may differ per call
+    structure = FSBIStructure(config, structure.conns, structure.monitored) if structure.config != config else structure
+    # neuron and source ids are flat over the batch (int32); synapses are addressed as (rule, synapse)
+    largest = max(max(c.n_pre, c.n_post) for c in structure.conns.values())
+    if n_rules * (largest + 1) >= 2**31 - 1:
+        raise ValueError(f"{n_rules} rules x {largest} neurons exceed the int32 index range; "
+                         f"simulate at most {(2**31 - 2) // (largest + 1)} rules per call")
+    block = config.block or _default_block(n_rules)
+    ext_capacity = config.ext_capacity or default_ext_capacity(config, float(theta[:, -1].max()))
+    period = config.weight_sample_period
+    n_periods = round((config.duration - config.record_start) / period)
+    periods_per_chunk = _largest_divisor_at_most(n_periods, max(1, int(config.chunk_duration / period + 1e-9)))
+
+    family = config.family
+    theta32 = jnp.asarray(theta, jnp.float32)
+    rules = family.rules(theta32, config)
+    with _CACHE_LOCK:
+        networks = _NETWORKS.setdefault(structure, {})
+        net_key = (block, ext_capacity)
+        if net_key not in networks:
+            networks[net_key] = fsbi_network(config, structure.conns, family.neuron(config), unbatched(rules),
+                                             ext_capacity=ext_capacity, block=block)
+        net = networks[net_key]
+    params = fsbi_params(net, rules, theta32[:, -1])
+    return structure, net, params, block, ext_capacity, n_periods, periods_per_chunk
+
+
+def _programs(structure: FSBIStructure, net: Network, kernel: Any, n_rules: int, block: int, ext_capacity: int,
+              periods_per_chunk: int, slots: dict[str, int] | None, donate: bool) -> _Programs:
+    """The cached :class:`_Programs` of one batch shape."""
+    key = (n_rules, block, ext_capacity, periods_per_chunk, None if kernel is None else kernel.task,
+           None if slots is None else tuple(sorted(slots.items())), donate)
+    with _CACHE_LOCK:
+        cache = _PROGRAMS.setdefault(structure, {})
+        if key not in cache:
+            cache[key] = _Programs(structure, net, kernel, ext_capacity, periods_per_chunk, slots, donate)
+        return cache[key]
+
+
+def _initial_state(net: Network, params: NetworkParams, n_rules: int, static: bool, donate: bool) -> NetworkState:
+    state = net.init_state(params, n_rules)
+    if static:
+        state = state._replace(overflow=jnp.zeros((n_rules,), jnp.int32))
+    if donate:  # init shares buffers between some leaves (zeros, initial weights); donation needs one per leaf
+        state = jax.tree_util.tree_map(jnp.array, state)
+    return state
+
+
 def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: Any = None,
              progress: bool = False, **overrides: Any) -> FSBIResult:
     """Simulate rules θ on the fSBI network and compute their metrics.
@@ -322,43 +375,17 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     rule_ids = np.arange(n_rules) if rule_ids is None else np.asarray(rule_ids)
     if rule_ids.shape != (n_rules,):
         raise ValueError(f"rule_ids must have shape [{n_rules}]; got {list(rule_ids.shape)}")
-    structure = get_structure(config, seed)
-    # the network's structure is shared; the rest of the config (durations, ...) may differ per call
-    structure = FSBIStructure(config, structure.conns, structure.monitored) if structure.config != config else structure
-    # neuron and source ids are flat over the batch (int32); synapses are addressed as (rule, synapse)
-    largest = max(max(c.n_pre, c.n_post) for c in structure.conns.values())
-    if n_rules * (largest + 1) >= 2**31 - 1:
-        raise ValueError(f"{n_rules} rules x {largest} neurons exceed the int32 index range; "
-                         f"simulate at most {(2**31 - 2) // (largest + 1)} rules per call")
-    block = config.block or _default_block(n_rules)
-    ext_capacity = config.ext_capacity or default_ext_capacity(config, float(theta[:, -1].max()))
+    structure, net, params, block, ext_capacity, n_periods, periods_per_chunk = _batch(config, theta, seed)
     period = config.weight_sample_period
-    n_periods = round((config.duration - config.record_start) / period)
-    periods_per_chunk = _largest_divisor_at_most(n_periods, max(1, int(config.chunk_duration / period + 1e-9)))
-
-    family = config.family
-    theta32 = jnp.asarray(theta, jnp.float32)
-    rules = family.rules(theta32, config)
-    with _CACHE_LOCK:
-        networks = _NETWORKS.setdefault(structure, {})
-        net_key = (block, ext_capacity)
-        if net_key not in networks:
-            networks[net_key] = fsbi_network(config, structure.conns, family.neuron(config), unbatched(rules),
-                                             ext_capacity=ext_capacity, block=block)
-        net = networks[net_key]
-    params = fsbi_params(net, rules, theta32[:, -1])
     static = resolve_strategy(config.strategy) == "static"
     kernel = None if static else _kernel_of(config, net, params)
     slots = static_slots(net, params) if static else None
+    # the XLA path donates its state: one copy of the weights on the device, not two; a rerun after
+    # overflow starts from a host copy of the chunk's first state
+    donate = kernel is None
 
     def programs_for(slots: dict[str, int] | None) -> _Programs:
-        key = (n_rules, block, ext_capacity, periods_per_chunk, None if kernel is None else kernel.task,
-               None if slots is None else tuple(sorted(slots.items())))
-        with _CACHE_LOCK:
-            cache = _PROGRAMS.setdefault(structure, {})
-            if key not in cache:
-                cache[key] = _Programs(structure, net, kernel, ext_capacity, periods_per_chunk, slots)
-            return cache[key]
+        return _programs(structure, net, kernel, n_rules, block, ext_capacity, periods_per_chunk, slots, donate)
 
     programs = programs_for(slots)
 
@@ -366,20 +393,22 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
         """``call(programs, state, *rest)``; with the static strategy, rerun from ``state`` with twice the
         spike slots while some rule's spikes did not fit (same random numbers: the same result)."""
         nonlocal programs, slots
+        if not static:
+            return call(programs, state, *rest)
+        before = np.asarray(state.overflow)
+        start = jax.device_get((state,) + rest) if donate else (state,) + rest  # donated buffers are gone after the call
         out = call(programs, state, *rest)
         new_state = out if isinstance(out, NetworkState) else out[0]
-        while static and bool(np.any(np.asarray(new_state.overflow) > np.asarray(state.overflow))):
+        while bool(np.any(np.asarray(new_state.overflow) > before)):
             slots = grow_slots(net, slots)
             programs = programs_for(slots)
-            out = call(programs, state, *rest)
+            out = call(programs, *(jax.device_put(start) if donate else start))
             new_state = out if isinstance(out, NetworkState) else out[0]
         return out
 
     base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
     rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
-    state = net.init_state(params, n_rules)
-    if static:
-        state = state._replace(overflow=jnp.zeros((n_rules,), jnp.int32))
+    state = _initial_state(net, params, n_rules, static, donate)
     if kernel is None:
         inputs = {"params": params, "structure": net.structure()}
     else:  # the same network and state in the kernel's layout
@@ -405,7 +434,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     phase_s = {"plastic_wall": time.perf_counter() - wall0, "plastic_cpu": time.process_time() - cpu0}
     wall0, cpu0 = time.perf_counter(), time.process_time()
     acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
-    acc = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_rules,) + x.shape), acc0)
+    acc = jax.tree_util.tree_map(lambda x: jnp.array(jnp.broadcast_to(x, (n_rules,) + x.shape)), acc0)  # own buffers: donated
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
     samples_parts, spike_parts = [], []
     overflow = np.zeros(n_rules, np.int64)
@@ -451,3 +480,40 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
         config=config,
         phase_s=phase_s,
     )
+
+
+def compiled_bytes(task: Any = "polynomial", n_rules: int = 8, *, seed: int = 0, **overrides: Any) -> int:
+    """Device memory (bytes) of the static strategy's recording chunk for ``n_rules`` rules of a family,
+    read off the compiled program (``memory_analysis``: arguments + outputs + temporaries − donated
+    aliases) on JAX's default device; the chunk before the window needs less. Compiles, runs nothing."""
+    config = make_config(task, **{**overrides, "strategy": "static"})
+    theta = np.tile(np.asarray(config.family.published, np.float64), (n_rules, 1))
+    structure, net, params, block, ext_capacity, _, periods_per_chunk = _batch(config, theta, seed)
+    slots = static_slots(net, params)
+    programs = _programs(structure, net, None, n_rules, block, ext_capacity, periods_per_chunk, slots, True)
+    state = _initial_state(net, params, n_rules, True, False)
+    acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
+    acc = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_rules,) + x.shape), acc0)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(n_rules, dtype=jnp.uint32))
+    monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
+    inputs = {"params": params, "structure": net.structure()}
+    memory = programs.record.lower(inputs, keys, state, acc, monitored).compile().memory_analysis()
+    if memory is None:
+        raise RuntimeError(f"the {jax.default_backend()} backend reports no memory analysis of compiled programs; "
+                           "give the sweep a chunk_size")
+    return int(memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+               - memory.alias_size_in_bytes)
+
+
+def compiled_bytes_per_rule(task: Any = "polynomial", *, seed: int = 0, rules: tuple[int, int] = (8, 16),
+                            **overrides: Any) -> tuple[int, int]:
+    """(bytes per rule, fixed bytes) of the static strategy's compiled chunk on JAX's default device,
+    from :func:`compiled_bytes` at two batch sizes (the fixed part is the shared connectivity and
+    program constants). A batch of R rules needs about ``fixed + R * per_rule`` bytes."""
+    small, large = rules
+    if not 0 < small < large:
+        raise ValueError(f"rules must be two batch sizes 0 < a < b; got {rules}")
+    a = compiled_bytes(task, small, seed=seed, **overrides)
+    b = compiled_bytes(task, large, seed=seed, **overrides)
+    per_rule = max(1, math.ceil((b - a) / (large - small)))
+    return per_rule, max(0, a - small * per_rule)

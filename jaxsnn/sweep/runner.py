@@ -89,6 +89,9 @@ class SweepSimulator:
         options); stored in the manifest, and a resume must match it.
     theta_size: P. metric_names: the metric columns, in store order.
     bytes_per_rule: estimate of the device memory one rule of a batch needs (bytes).
+    measure_memory: optional ``() -> (bytes per rule, fixed bytes)`` read off the compiled program on the
+        default device (e.g. :func:`jaxsnn.fsbi.compiled_bytes_per_rule`); when given, a sweep that sizes
+        its own chunks calls it once and uses it instead of ``bytes_per_rule``.
     """
 
     simulate: Callable[[np.ndarray, np.ndarray], ChunkResult]
@@ -96,6 +99,7 @@ class SweepSimulator:
     theta_size: int
     metric_names: tuple[str, ...]
     bytes_per_rule: int
+    measure_memory: Callable[[], tuple[int, int]] | None = None
 
 
 def fsbi_bytes_per_rule(config: FSBIConfig) -> int:
@@ -132,12 +136,14 @@ def default_memory_budget(device: jax.Device) -> int:
     return int(limit // 2) if limit else DEFAULT_CPU_BUDGET
 
 
-def chunk_size_for_budget(bytes_per_rule: int, memory_budget: float, n_devices: int) -> int:
-    """Rules per chunk so each of ``n_devices`` devices holds at most ``memory_budget`` bytes
-    (at least one rule per device, at most :data:`MAX_DEFAULT_CHUNK` per device)."""
+def chunk_size_for_budget(bytes_per_rule: int, memory_budget: float, n_devices: int, fixed_bytes: int = 0) -> int:
+    """Rules per chunk so each of ``n_devices`` devices holds at most ``memory_budget`` bytes, a batch of
+    R rules taking ``fixed_bytes + R * bytes_per_rule`` (at least one rule per device, at most
+    :data:`MAX_DEFAULT_CHUNK` per device)."""
     check_positive("memory_budget", memory_budget)
     check_int("bytes_per_rule", bytes_per_rule, minimum=1)
-    per_device = max(1, min(MAX_DEFAULT_CHUNK, int(memory_budget // bytes_per_rule)))
+    check_int("fixed_bytes", fixed_bytes, minimum=0)
+    per_device = max(1, min(MAX_DEFAULT_CHUNK, int((memory_budget - fixed_bytes) // bytes_per_rule)))
     return per_device * n_devices
 
 
@@ -387,7 +393,9 @@ def run_sweep(theta: np.ndarray | None = None, *, out: str | os.PathLike, task: 
             size = existing["chunk_size"]
         elif chunk_size is None:
             budget = memory_budget if memory_budget is not None else default_memory_budget(devices[0])
-            size = min(theta.shape[0], chunk_size_for_budget(simulator.bytes_per_rule, budget, len(devices)))
+            per_rule, fixed = (simulator.measure_memory() if simulator.measure_memory is not None
+                               else (simulator.bytes_per_rule, 0))
+            size = min(theta.shape[0], chunk_size_for_budget(per_rule, budget, len(devices), fixed))
             if session is not None:  # several chunks per worker, so Dask can balance and retry small pieces
                 size = min(size, max(1, -(-theta.shape[0] // (4 * max(1, session.n_workers())))))
         else:

@@ -221,6 +221,46 @@ def test_default_chunk_size_follows_the_budget(tmp_path):
     assert read_manifest(tmp_path)["chunk_size"] == 3
 
 
+def test_default_chunk_size_follows_a_measured_memory(tmp_path):
+    """A simulator that measures its compiled program (bytes per rule and fixed bytes) sizes the chunks
+    from that instead of its estimate: (3500 - 500) // 1000 = 3 rules per chunk, not 3500 // 100 = 35."""
+    import dataclasses
+
+    calls, measured = [], []
+    sim = dataclasses.replace(toy_simulator(seed=3, calls=calls), bytes_per_rule=100,
+                              measure_memory=lambda: measured.append(1) or (1000, 500))
+    run_sweep(_theta(10), out=tmp_path, seed=3, memory_budget=3500, simulator=sim, progress=False)
+    assert measured == [1]
+    assert [len(c[0]) for c in calls] == [3, 3, 3, 1]
+    assert chunk_size_for_budget(1000, 3500, 2, fixed_bytes=500) == 6
+
+
+def test_static_strategy_sizes_chunks_from_its_compiled_program():
+    """The fSBI simulator with the static strategy (the accelerator path) reads its memory off the
+    compiled chunk: memory is linear in the batch (fixed + R x per rule, checked at a third size), a
+    rule takes at least its own donated state, and the chunk size for a budget fits that budget."""
+    import jax
+
+    from jaxsnn.family import get_family
+    from jaxsnn.fsbi import compiled_bytes
+    from jaxsnn.fsbi.run import _batch, _initial_state
+
+    opts = dict(n_exc=200, n_inh=50, duration=1.0, record_start=0.4, strategy="static")
+    sim = get_family("polynomial").simulator(0, **opts)
+    assert sim.measure_memory is not None
+    assert get_family("polynomial").simulator(0, n_exc=200, n_inh=50, strategy="event").measure_memory is None
+    per_rule, fixed = sim.measure_memory()
+    config = make_config("polynomial", **opts)
+    theta = np.tile(config.family.published, (4, 1))
+    _, net, params, *_ = _batch(config, theta, 0)
+    state_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(_initial_state(net, params, 4, True, False))) / 4
+    assert per_rule >= state_bytes
+    size = chunk_size_for_budget(per_rule, fixed + 24.5 * per_rule, 1, fixed)
+    assert size == 24
+    # linear to within the few alignment bytes XLA adds per buffer
+    assert abs(compiled_bytes("polynomial", size, **opts) - (fixed + size * per_rule)) <= 0.01 * size * per_rule
+
+
 def test_progress_line():
     stream = io.StringIO()
     bar = Progress(total=10, already_done=4, quiet=False, stream=stream)

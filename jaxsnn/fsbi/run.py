@@ -187,7 +187,12 @@ class _Programs:
             def period_body(carry, _):
                 # the original samples the weights after the step whose clock is a multiple of the period
                 carry = advance_recorded(carry, 1)
-                samples = {name: carry[0].weights[name][:, idx] for name, idx in monitored.items()}
+                s = carry[0]
+                samples = {name: s.weights[name][:, idx] for name, idx in monitored.items()}
+                # the samples are taken before the weights go on: without the barrier XLA keeps a whole
+                # copy of every weight array alive for the gather (as much memory as the weights)
+                weights, samples = jax.lax.optimization_barrier((s.weights, samples))
+                carry = (s._replace(weights=weights),) + carry[1:]
                 return advance_recorded(carry, self.period_steps - 1), samples
 
             r = rule_keys.shape[0]
@@ -486,6 +491,16 @@ def compiled_bytes(task: Any = "polynomial", n_rules: int = 8, *, seed: int = 0,
     """Device memory (bytes) of the static strategy's recording chunk for ``n_rules`` rules of a family,
     read off the compiled program (``memory_analysis``: arguments + outputs + temporaries − donated
     aliases) on JAX's default device; the chunk before the window needs less. Compiles, runs nothing."""
+    memory = _static_record_program(task, n_rules, seed, overrides).compile().memory_analysis()
+    if memory is None:
+        raise RuntimeError(f"the {jax.default_backend()} backend reports no memory analysis of compiled programs; "
+                           "give the sweep a chunk_size")
+    return int(memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+               - memory.alias_size_in_bytes)
+
+
+def _static_record_program(task: Any, n_rules: int, seed: int, overrides: dict) -> Any:
+    """The lowered recording chunk of the static strategy for ``n_rules`` copies of the family's published rule."""
     config = make_config(task, **{**overrides, "strategy": "static"})
     theta = np.tile(np.asarray(config.family.published, np.float64), (n_rules, 1))
     structure, net, params, block, ext_capacity, _, periods_per_chunk = _batch(config, theta, seed)
@@ -497,12 +512,7 @@ def compiled_bytes(task: Any = "polynomial", n_rules: int = 8, *, seed: int = 0,
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(n_rules, dtype=jnp.uint32))
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
     inputs = {"params": params, "structure": net.structure()}
-    memory = programs.record.lower(inputs, keys, state, acc, monitored).compile().memory_analysis()
-    if memory is None:
-        raise RuntimeError(f"the {jax.default_backend()} backend reports no memory analysis of compiled programs; "
-                           "give the sweep a chunk_size")
-    return int(memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-               - memory.alias_size_in_bytes)
+    return programs.record.lower(inputs, keys, state, acc, monitored)
 
 
 def compiled_bytes_per_rule(task: Any = "polynomial", *, seed: int = 0, rules: tuple[int, int] = (8, 16),

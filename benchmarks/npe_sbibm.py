@@ -90,7 +90,7 @@ MAX_EPOCHS = 20_000
 
 
 def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.ndarray, x_obs: np.ndarray,
-                   n_samples: int, seed: int, flow_kind: str | None, max_epochs: int = MAX_EPOCHS) -> tuple[np.ndarray, float]:
+                   n_samples: int, seed: int, flow_kind: str | None, max_epochs: int = MAX_EPOCHS) -> tuple[np.ndarray, dict]:
     """Train jaxsnn's NPE on (θ, x) and draw posterior samples for each observation.
 
     Args:
@@ -100,8 +100,9 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
         n_samples: samples per observation; seed: training and sampling seed.
         flow_kind: the flow (``--flow``; None: the NPE's default flow); max_epochs: training cap.
     Returns:
-        samples ``[M, n_samples, D]`` (inside the box) and the training wall time in seconds (network fit
-        only: without simulation, compilation of the samplers and sampling).
+        samples ``[M, n_samples, D]`` (inside the box) and a record: ``train_s`` the training wall time in
+        seconds (network fit only: without simulation, compiling the sampler and sampling; required), plus
+        anything else worth keeping (here ``epochs``, and ``rejection_rate`` of the prior-box rejection).
     """
     import jax
 
@@ -110,13 +111,15 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
     train = TrainConfig(batch_size=10_000, learning_rate=5e-4, validation_fraction=0.1, patience=20,
                         max_epochs=max_epochs, epochs_per_call=10)
     t0 = time.perf_counter()
-    posterior, _ = train_npe(theta, x, box_prior(low, high), x_names=tuple(f"x{k}" for k in range(x.shape[1])),
-                             flow=FlowConfig() if flow_kind is None else FlowConfig(kind=flow_kind), train=train, seed=seed)
+    flow = FlowConfig() if flow_kind is None else FlowConfig(kind=flow_kind)
+    posterior, info = train_npe(theta, x, box_prior(low, high), x_names=tuple(f"x{k}" for k in range(x.shape[1])),
+                                flow=flow, train=train, seed=seed)
     train_s = time.perf_counter() - t0
     key = jax.random.key(seed + 1)
-    samples = np.stack([posterior.sample(jax.random.fold_in(key, m), np.tile(x_o, (n_samples, 1)))[0]
-                        for m, x_o in enumerate(x_obs)])
-    return samples, train_s
+    draws = [posterior.sample(jax.random.fold_in(key, m), np.tile(x_o, (n_samples, 1))) for m, x_o in enumerate(x_obs)]
+    record = {"train_s": train_s, "epochs": int(np.max(info.epochs)),
+              "rejection_rate": [round(float(d[1].rejection_rate), 4) for d in draws]}
+    return np.stack([d[0] for d in draws]), record
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -439,27 +442,29 @@ def fit_all(tasks: list[str], budgets: list[int], x_obs: dict[str, np.ndarray], 
 
     The simulations of (task, budget) come from ``np.random.default_rng([seed, task number in TASKS, budget,
     observation or 0])``, so a task's data do not depend on which other tasks run. Returns
-    ``samples[(task, budget)][k]`` ``[n_samples, D]`` and ``train_s[(task, budget)]`` (one entry per fit).
+    ``samples[(task, budget)][k]`` ``[n_samples, D]`` and ``fits[(task, budget)]``: per fit, the record
+    of :func:`fit_and_sample` with ``train_s`` rounded to 0.1 s.
     """
-    samples, train_s = {}, {}
+    samples, fits = {}, {}
     for name in tasks:
         task = get_task(name)
         for budget in budgets:
             groups = [[k] for k in observations] if refit_each else [list(observations)]
-            samples[(name, budget)], train_s[(name, budget)] = {}, []
+            samples[(name, budget)], fits[(name, budget)] = {}, []
             for group in groups:
                 rng = np.random.default_rng([seed, list(TASKS).index(name), budget, group[0] if refit_each else 0])
                 theta = task.sample_prior(budget, rng)
                 x = task.simulator(theta, rng)
                 rows = [observations.index(k) for k in group]
                 t0 = time.perf_counter()
-                draws, secs = fit_and_sample(theta, x, task.low, task.high, x_obs[name][rows], n_samples, seed, flow,
+                draws, record = fit_and_sample(theta, x, task.low, task.high, x_obs[name][rows], n_samples, seed, flow,
                                              max_epochs=max_epochs)
-                train_s[(name, budget)].append(round(secs, 1))
+                secs = float(record["train_s"])
+                fits[(name, budget)].append({**record, "train_s": round(secs, 1)})
                 samples[(name, budget)].update(zip(group, draws))
                 log(f"{name} {budget} sims: trained in {secs:.1f} s, sampled {len(group)} observation(s) in "
                     f"{time.perf_counter() - t0 - secs:.1f} s")
-    return samples, train_s
+    return samples, fits
 
 
 def run_benchmark(files: SbibmFiles, tasks: list[str], budgets: list[int], observations: list[int], flow: str | None,
@@ -469,7 +474,7 @@ def run_benchmark(files: SbibmFiles, tasks: list[str], budgets: list[int], obser
     (so that a run cut short still has every task and budget for the first observations); ``stream`` gets
     one row per C2ST. Returns :func:`summarize`'s records."""
     x_obs = {name: np.stack([files.observation(name, k) for k in observations]) for name in tasks}
-    samples, train_s = fit_all(tasks, budgets, x_obs, observations, flow, seed, n_samples, refit_each, max_epochs, log)
+    samples, fits = fit_all(tasks, budgets, x_obs, observations, flow, seed, n_samples, refit_each, max_epochs, log)
     rows = []
     for k in observations:
         for name in tasks:
@@ -478,7 +483,7 @@ def run_benchmark(files: SbibmFiles, tasks: list[str], budgets: list[int], obser
                 t0 = time.perf_counter()
                 row = {"task": name, "simulations": budget, "observation": k,
                        "c2st": round(c2st(ref, samples[(name, budget)][k]), 5),
-                       "train_s": train_s[(name, budget)], "c2st_s": 0.0, "flow": flow, "refit_each": refit_each,
+                       "train_s": [f["train_s"] for f in fits[(name, budget)]], "fits": fits[(name, budget)], "c2st_s": 0.0, "flow": flow, "refit_each": refit_each,
                        "samples": n_samples}
                 row["c2st_s"] = round(time.perf_counter() - t0, 1)
                 log(f"{name} {budget} sims obs {k}: C2ST {row['c2st']:.4f} ({row['c2st_s']:.0f} s)")
@@ -505,7 +510,7 @@ def summarize(rows: list[dict]) -> list[dict]:
             "published_median": float(np.median(list(pub.values()))) if pub else None,
             "published_median_same_obs": (float(np.median([pub[k] for k in c2sts]))
                                           if pub and all(k in pub for k in c2sts) else None),
-            "train_s": group[0]["train_s"], "c2st_s": [r["c2st_s"] for r in group], "flow": group[0]["flow"],
+            "train_s": group[0]["train_s"], "fits": group[0].get("fits"), "c2st_s": [r["c2st_s"] for r in group], "flow": group[0]["flow"],
             "refit_each": group[0]["refit_each"], "samples": group[0]["samples"],
         })
     return records

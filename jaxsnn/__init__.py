@@ -19,7 +19,7 @@ original release's .npy format) and :mod:`jaxsnn.sbi` (neural posterior estimati
 filter-SBI; :func:`jaxsnn.sbi.main_job` is the main job).
 """
 
-from . import conntest, connectivity, convert, fsbi, glm, neurons, nto1, rate, sbi, stp, surrogate, sweep, tune
+from . import connectivity, neurons, surrogate
 from .connectivity import Connectivity
 from .family import Parameter, RuleFamily, get_family
 from .network import (
@@ -55,3 +55,20 @@ __all__ = [
     "PolynomialPlasticity", "Synapses", "Trace", "pair_window", "BernoulliSources", "RenewalSources",
     "Parameter", "RuleFamily", "get_family",
 ]
+
+
+_TASKS = ("conntest", "convert", "fsbi", "glm", "nto1", "rate", "sbi", "stp", "sweep", "tune")
+
+
+def __getattr__(name: str):
+    """The task submodules (:data:`_TASKS`) are imported on first use (PEP 562), so that one task, e.g.
+    ``import jaxsnn.sbi``, does not import the others (the fSBI networks and simulator among them)."""
+    if name in _TASKS:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_TASKS))

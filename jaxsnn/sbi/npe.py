@@ -1,17 +1,18 @@
-"""Neural posterior estimation (NPE) with sbijax's conditional flows, trained as an ensemble.
+"""Neural posterior estimation (NPE) with Equinox-native conditional flows, trained as an ensemble.
 
-The flows are sbijax's: a rational-quadratic spline coupling flow (``sbijax.nn.make_spf``, as the
-original's neural spline flow: 5 transforms, 50 hidden units, 10 bins) or an affine masked
-autoregressive flow (``sbijax.nn.make_maf``). θ and x are z-scored with the training set's mean and
-standard deviation; the loss is the negative log density of θ given x (the maximum-likelihood NPE
-loss of sbijax's ``npe``), and the training loop is :func:`jaxsnn.sbi.training.train_ensemble`
-(a jitted ``lax.scan`` over optimizer steps, members vmapped). An ensemble's density is the equal-
-weight mixture of its members.
+The flows (:mod:`jaxsnn.sbi.flows`) are a rational-quadratic spline coupling flow with permutations
+and LU mixing between its layers (``"nsf"``, the default, as sbi's NSF) and a masked
+autoregressive spline flow (``"maf"``). θ and x are z-scored with the training set's mean and
+standard deviation; the loss is the negative log density of θ given x (maximum-likelihood NPE), and
+the training loop is :func:`jaxsnn.sbi.training.train_ensemble` (a jitted ``lax.scan`` over optimizer
+steps, members vmapped). An ensemble's density is the equal-weight mixture of its members.
 
-Sampling follows the original: condition values x are drawn uniformly from target intervals, one θ
-per value from a member chosen uniformly; draws outside the prior box (or rejected by an optional
-extra test such as the restriction classifier) are redrawn until every one is inside, and the
-rejection rate is reported.
+Any simulator: :func:`train_npe` takes θ ``[N, D]`` inside a :class:`~jaxsnn.sbi.BoxPrior` and x
+``[N, K]``; :meth:`Posterior.sample` draws ``n`` θ for one observation x ``[K]`` (or one θ per row of
+conditions ``[N, K]``), redrawing draws outside the prior box until all are inside and reporting the
+rejection rate; :meth:`Posterior.log_prob` evaluates the density; :func:`save_posterior` /
+:func:`load_posterior` write and read one ``.npz`` file, parameters by key path, with the versions
+that wrote it.
 """
 
 from __future__ import annotations
@@ -23,53 +24,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import check_choice, check_int, check_positive
+from .._validation import check_int
+from .flows import FlowConfig, flow_fns, init_members, make_flow, param_table, partition_flow
 from .prior import BoxPrior
 from .training import TrainConfig, TrainInfo, train_ensemble
 
-POSTERIOR_FORMAT_VERSION = 2
-"""Format of :func:`save_posterior` files: 2 stores parameters by key path with the versions that wrote them."""
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """Conditional density estimator.
-
-    ``kind``: ``"spline"`` (rational-quadratic spline coupling flow, the original's choice) or
-    ``"maf"`` (affine masked autoregressive flow); ``n_transforms`` flow layers, each conditioner an
-    MLP with two hidden layers of ``hidden`` units; ``n_bins`` spline bins on
-    [−``spline_range``, ``spline_range``] in z-scored units (identity outside).
-    """
-
-    kind: str = "spline"
-    n_transforms: int = 5
-    hidden: int = 50
-    n_bins: int = 10
-    spline_range: float = 5.0
-
-    def __post_init__(self):
-        check_choice("kind", self.kind, ("spline", "maf"))
-        check_int("n_transforms", self.n_transforms, minimum=1)
-        check_int("hidden", self.hidden, minimum=1)
-        check_int("n_bins", self.n_bins, minimum=2)
-        check_positive("spline_range", self.spline_range)
-
-
-def make_flow(dim: int, config: FlowConfig) -> hk.Transformed:
-    """The sbijax flow over ``dim``-D θ (methods ``log_prob(y=θ, x=x)`` and ``sample(sample_shape, x=x)``)."""
-    from sbijax.nn import make_maf, make_spf
-
-    if config.kind == "spline":
-        if dim < 2:
-            raise ValueError("the spline coupling flow needs θ of at least 2 dimensions; use kind='maf' for 1-D θ")
-        return make_spf(dim, -config.spline_range, config.spline_range, n_layers=config.n_transforms,
-                        hidden_sizes=(config.hidden, config.hidden), n_params=3 * config.n_bins + 1)
-    return make_maf(dim, n_layers=config.n_transforms, hidden_sizes=(config.hidden, config.hidden))
+POSTERIOR_FORMAT_VERSION = 3
+"""Format of :func:`save_posterior` files: 3 stores the Equinox flows' parameters by key path with the
+versions that wrote them (formats 1 and 2 held sbijax/haiku flows, no longer built)."""
 
 
 class SamplingInfo(NamedTuple):
@@ -85,10 +51,11 @@ class SamplingInfo(NamedTuple):
 class Posterior:
     """A trained NPE ensemble q(θ | x) over a box prior.
 
-    flow: :class:`FlowConfig`; params: the members' haiku parameters stacked ``[M, ...]``;
-    theta_mean, theta_std ``[D]`` and x_mean, x_std ``[K]``: the z-scoring; prior: the box;
-    x_names: the K conditioning metrics; metadata: free JSON-serialisable record (rounds, seeds,
-    versions, training summary).
+    flow: :class:`FlowConfig`; params: the members' flow parameters (the floating-point arrays of the
+    Equinox module, :func:`jaxsnn.sbi.flows.partition_flow`) stacked ``[M, ...]``; theta_mean,
+    theta_std ``[D]`` and x_mean, x_std ``[K]``: the z-scoring; prior: the box; x_names: the K
+    conditioning quantities; metadata: free JSON-serialisable record (seeds, versions, training
+    summary, and what a caller adds).
     """
 
     flow: FlowConfig
@@ -105,44 +72,76 @@ class Posterior:
     def n_members(self) -> int:
         return jax.tree_util.tree_leaves(self.params)[0].shape[0]
 
+    @property
+    def dim(self) -> int:
+        """Dimension D of θ."""
+        return self.prior.dim
+
+    def _fns(self) -> tuple[Callable, Callable]:
+        return _compiled(self.prior.dim, len(self.x_names), self.flow)
 
     def _x(self, x: Any) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, np.float64))
-        if x.shape[-1] != len(self.x_names):
+        if x.ndim != 2 or x.shape[-1] != len(self.x_names):
             raise ValueError(f"x must have {len(self.x_names)} columns ({list(self.x_names)}); got shape {list(x.shape)}")
         return x
 
     def log_prob(self, theta: Any, x: Any) -> np.ndarray:
-        """Log density ``[N]`` of θ ``[N, D]`` given x ``[N, K]`` (original units), the ensemble mixture."""
+        """Log density ``[N]`` of θ ``[N, D]`` given x ``[N, K]`` or one x ``[K]`` for all rows
+        (original units), the ensemble mixture. Not truncated to the prior box."""
         theta = np.atleast_2d(np.asarray(theta, np.float64))
+        if theta.shape[-1] != self.dim:
+            raise ValueError(f"theta must have {self.dim} columns ({list(self.prior.names)}); got shape {list(theta.shape)}")
         x = self._x(x)
+        if x.shape[0] == 1 and theta.shape[0] != 1:
+            x = np.repeat(x, theta.shape[0], axis=0)
+        if x.shape[0] != theta.shape[0]:
+            raise ValueError(f"theta has {theta.shape[0]} rows and x {x.shape[0]}; give one x per θ or a single x")
         zt = jnp.asarray((theta - self.theta_mean) / self.theta_std, jnp.float32)
         zx = jnp.asarray((x - self.x_mean) / self.x_std, jnp.float32)
-        lp = _compiled(self.prior.dim, self.flow)[0](self.params, zt, zx)
+        lp = self._fns()[0](self.params, zt, zx)
         return np.asarray(lp, np.float64) - np.sum(np.log(self.theta_std))
 
     def draw(self, key: jax.Array, x: Any) -> np.ndarray:
         """One θ ``[N, D]`` per row of x ``[N, K]``, each from a member chosen uniformly (no rejection)."""
         x = self._x(x)
         zx = jnp.asarray((x - self.x_mean) / self.x_std, jnp.float32)
-        z = _compiled(self.prior.dim, self.flow)[1](self.params, key, zx)
+        z = self._fns()[1](self.params, key, zx)
         return np.asarray(z, np.float64) * self.theta_std + self.theta_mean
 
-    def sample(self, key: jax.Array, x: Any, *, accept: Callable[[np.ndarray], np.ndarray] | None = None,
-               max_rounds: int = 1000, progress: bool = False) -> tuple[np.ndarray, SamplingInfo]:
-        """One θ per row of x ``[N, K]``, redrawn until inside the prior box (and ``accept(θ)`` is True).
+    def sample(self, key: jax.Array, x: Any, n: int | None = None, *,
+               accept: Callable[[np.ndarray], np.ndarray] | None = None, max_rounds: int = 1000,
+               progress: bool = False) -> tuple[np.ndarray, SamplingInfo]:
+        """θ drawn from the posterior, redrawn until inside the prior box (and ``accept(θ)`` is True).
 
-        Returns θ ``[N, D]`` and a :class:`SamplingInfo`. Raises ``RuntimeError`` if some row has no
-        accepted draw after ``max_rounds`` redraws. ``progress``: report accepted draws and the running
-        rejection rate after every redraw (:class:`jaxsnn.progress.ProgressReport`).
+        ``sample(key, x, n)``: ``n`` draws θ ``[n, D]`` for ONE observation x ``[K]``.
+        ``sample(key, x)`` with conditions x ``[N, K]``: one θ per row, ``[N, D]`` (each from a member
+        chosen uniformly).
+
+        Returns θ and a :class:`SamplingInfo` (accepted / drawn, the rejection rate to the support).
+        Raises ``RuntimeError`` if some draw is still outside after ``max_rounds`` redraws.
+        ``progress``: report accepted draws and the running rejection rate after every redraw.
         """
+        if n is not None:
+            check_int("n", n, minimum=1)
+            x = np.asarray(x, np.float64)
+            if x.size != len(self.x_names):
+                raise ValueError(f"sample(key, x, n) draws for one observation x [{len(self.x_names)}] "
+                                 f"({list(self.x_names)}); got shape {list(x.shape)}. For one θ per row of "
+                                 "conditions [N, K] call sample(key, x) without n")
+            x = np.repeat(x.reshape(1, -1), n, axis=0)
+        elif np.ndim(x) < 2:
+            raise ValueError("give the number of draws n for one observation x [K] (sample(key, x, n)), "
+                             "or conditions x [N, K] for one θ per row")
+        return self._sample_rows(key, self._x(x), accept, max_rounds, progress)
+
+    def _sample_rows(self, key, x, accept, max_rounds, progress):
         from ..progress import ProgressReport
 
-        x = self._x(x)
         theta = np.full((x.shape[0], self.prior.dim), np.nan)
         todo = np.arange(x.shape[0])
         n_drawn = 0
-        with ProgressReport(x.shape[0], "sampling", "rules", enabled=progress, min_interval=2.0) as report:
+        with ProgressReport(x.shape[0], "sampling", "draws", enabled=progress, min_interval=2.0) as report:
             for i in range(max_rounds):
                 # draws are padded to a power of two (at least 1024) so that the few compiled samplers are
                 # reused by every redraw and call
@@ -150,7 +149,7 @@ class Posterior:
                 padded = np.concatenate([x[todo], np.repeat(x[todo[:1]], size - todo.size, axis=0)])
                 draws = self.draw(jax.random.fold_in(key, i), padded)[: todo.size]
                 n_drawn += todo.size
-                ok = self.prior.contains(draws)
+                ok = self.prior.contains(draws) & np.all(np.isfinite(draws), axis=1)
                 if accept is not None:
                     ok &= np.asarray(accept(draws), bool)
                 theta[todo[ok]] = draws[ok]
@@ -160,19 +159,19 @@ class Posterior:
                                              f"({n_drawn} draws)")
                 if todo.size == 0:
                     return theta, SamplingInfo(x.shape[0], n_drawn, 1.0 - x.shape[0] / n_drawn)
-        raise RuntimeError(f"{todo.size} of {x.shape[0]} conditions had no accepted draw inside the prior box after "
-                           f"{max_rounds} redraws; the posterior puts almost no mass there: widen the intervals or fit "
-                           "on more simulations near them")
+        raise RuntimeError(f"{todo.size} of {x.shape[0]} draws were still outside the prior box after {max_rounds} "
+                           "redraws; the posterior puts almost no mass there: check x against the simulations, or fit "
+                           "on more simulations near it")
 
     def sample_intervals(self, key: jax.Array, intervals: Mapping[str, tuple[float, float]], n: int, *,
                          accept: Callable[[np.ndarray], np.ndarray] | None = None,
                          progress: bool = False) -> tuple[np.ndarray, np.ndarray, SamplingInfo]:
-        """Draw x uniformly inside ``intervals`` (metric -> (low, high), one per conditioning metric),
+        """Draw x uniformly inside ``intervals`` (name -> (low, high), one per conditioning quantity),
         then one θ per x as in :meth:`sample`. Returns θ ``[n, D]``, x ``[n, K]`` and the info."""
         check_int("n", n, minimum=1)
         missing = set(self.x_names) ^ set(intervals)
         if missing:
-            raise ValueError(f"intervals must name exactly the conditioning metrics {list(self.x_names)}; got {list(intervals)}")
+            raise ValueError(f"intervals must name exactly the conditioning quantities {list(self.x_names)}; got {list(intervals)}")
         low = np.array([intervals[k][0] for k in self.x_names], np.float64)
         high = np.array([intervals[k][1] for k in self.x_names], np.float64)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low <= high)):
@@ -184,14 +183,20 @@ class Posterior:
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(dim: int, flow: FlowConfig) -> tuple[Callable, Callable]:
+def _template(dim: int, cond_dim: int, flow: FlowConfig) -> tuple[Any, Any]:
+    """One member's parameters and the static part of the flow (shared by every member)."""
+    return partition_flow(make_flow(dim, cond_dim, flow, jax.random.key(0)))
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(dim: int, cond_dim: int, flow: FlowConfig) -> tuple[Callable, Callable]:
     """Jitted ensemble ``log_prob(params, zθ, zx) -> [N]`` (mixture) and ``draw(params, key, zx) -> [N, D]``
     (one draw per row from a uniformly chosen member), in z-scored units."""
-    net = make_flow(dim, flow)
+    log_prob_one, sample_one = flow_fns(_template(dim, cond_dim, flow)[1])
 
     @jax.jit
     def log_prob(params, zt, zx):
-        lp = jax.vmap(lambda p: net.apply(p, None, method="log_prob", y=zt, x=zx))(params)
+        lp = jax.vmap(lambda p: log_prob_one(p, zt, zx))(params)
         return jax.scipy.special.logsumexp(lp, axis=0) - jnp.log(lp.shape[0])
 
     @jax.jit
@@ -200,7 +205,7 @@ def _compiled(dim: int, flow: FlowConfig) -> tuple[Callable, Callable]:
         member_key, sample_key = jax.random.split(key)
         member = jax.random.randint(member_key, (zx.shape[0],), 0, n_members)
         keys = jax.random.split(sample_key, n_members)
-        draws = jax.vmap(lambda p, k: net.apply(p, k, method="sample", sample_shape=(zx.shape[0],), x=zx))(params, keys)
+        draws = jax.vmap(lambda p, k: sample_one(p, k, zx))(params, keys)
         return draws[member, jnp.arange(zx.shape[0])]
 
     return log_prob, draw
@@ -217,7 +222,7 @@ def train_npe(
     x: Any,
     prior: BoxPrior,
     *,
-    x_names: Sequence[str],
+    x_names: Sequence[str] | None = None,
     flow: FlowConfig = FlowConfig(),
     n_members: int = 1,
     train: TrainConfig = TrainConfig(),
@@ -228,13 +233,13 @@ def train_npe(
     """Fit an ensemble of ``n_members`` conditional flows q(θ | x) by maximum likelihood.
 
     Args:
-        theta: ``[N, D]`` parameters (inside ``prior``'s box, D = prior.dim).
-        x: ``[N, K]`` simulated metrics, finite (drop blown-up runs first).
-        prior: the :class:`BoxPrior` (bounds for sampling).
-        x_names: the K metric names.
-        flow, train: the :class:`FlowConfig` and :class:`TrainConfig` (defaults: the original's spline
-            flow, batch 1000, Adam 5e-4, 10 % validation, patience 20).
-        n_members: ensemble size (the original used 10).
+        theta: ``[N, D]`` parameters drawn from ``prior`` (D = prior.dim).
+        x: ``[N, K]`` (or ``[N]``) simulator outputs, finite (drop failed simulations first).
+        prior: the :class:`BoxPrior` (its box is the support the draws are restricted to).
+        x_names: names of the K columns of x (default ``x0`` … ``x{K−1}``).
+        flow, train: the :class:`FlowConfig` and :class:`TrainConfig` (defaults: the spline coupling
+            flow with LU mixing, batch 1000, Adam 5e-4, 10 % validation, patience 20).
+        n_members: ensemble size (the fSBI original used 10).
         seed: initialisation, validation split and minibatch order.
         progress: print training progress.
         metadata: extra JSON-serialisable record stored with the posterior.
@@ -242,28 +247,31 @@ def train_npe(
         the :class:`Posterior` and the :class:`TrainInfo`.
     """
     check_int("n_members", n_members, minimum=1)
+    if not isinstance(prior, BoxPrior):
+        raise TypeError(f"prior must be a jaxsnn.sbi.BoxPrior (jaxsnn.sbi.box_prior(low, high)); got {type(prior).__name__}")
     theta = np.asarray(theta, np.float64)
     x = np.asarray(x, np.float64)
     x = x[:, None] if x.ndim == 1 else x
     if theta.ndim != 2 or theta.shape[1] != prior.dim:
-        raise ValueError(f"theta must have shape [N, {prior.dim}]; got {list(theta.shape)}")
-    if x.ndim != 2 or x.shape[0] != theta.shape[0] or x.shape[1] != len(x_names):
-        raise ValueError(f"x must have shape [{theta.shape[0]}, {len(x_names)}] (one column per x_names); got {list(x.shape)}")
+        raise ValueError(f"theta must have shape [N, {prior.dim}] (the prior's dimension); got {list(theta.shape)}")
+    if x.ndim != 2 or x.shape[0] != theta.shape[0]:
+        raise ValueError(f"x must have shape [{theta.shape[0]}, K] (one row per θ); got {list(x.shape)}")
+    x_names = tuple(f"x{i}" for i in range(x.shape[1])) if x_names is None else tuple(x_names)
+    if len(x_names) != x.shape[1]:
+        raise ValueError(f"x_names must name the {x.shape[1]} columns of x; got {len(x_names)} names")
     if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(x))):
-        raise ValueError("theta and x must be finite (drop blown-up simulations before training)")
+        raise ValueError("theta and x must be finite (drop failed or blown-up simulations before training)")
     theta_mean, theta_std = _zscore_stats(theta)
     x_mean, x_std = _zscore_stats(x)
     zt = (theta - theta_mean) / theta_std
     zx = (x - x_mean) / x_std
-    net = make_flow(prior.dim, flow)
     key = jax.random.key(seed)
     init_key, train_key = jax.random.split(key)
-    probe_t = jnp.asarray(zt[:2], jnp.float32)
-    probe_x = jnp.asarray(zx[:2], jnp.float32)
-    params = jax.vmap(lambda k: net.init(k, method="log_prob", y=probe_t, x=probe_x))(jax.random.split(init_key, n_members))
+    params, static = init_members(prior.dim, x.shape[1], flow, init_key, n_members)
+    log_prob_one, _ = flow_fns(static)
 
     def loss(p, batch):
-        return -jnp.mean(net.apply(p, None, method="log_prob", y=batch["theta"], x=batch["x"]))
+        return -jnp.mean(log_prob_one(p, batch["theta"], batch["x"]))
 
     params, info = train_ensemble(loss, params, {"theta": zt, "x": zx}, train, train_key, progress=progress,
                                   label=f"NPE ({n_members} {flow.kind} flow{'s' if n_members > 1 else ''}, {theta.shape[0]} samples)")
@@ -271,37 +279,28 @@ def train_npe(
               "train": asdict(train), "epochs": info.epochs.tolist(), "best_val_loss": info.best_val_loss.tolist(),
               "train_wall_s": round(info.wall_s, 2), "versions": _versions()}
     record.update(metadata or {})
-    posterior = Posterior(flow, params, theta_mean, theta_std, x_mean, x_std, prior, tuple(x_names), record)
+    posterior = Posterior(flow, params, theta_mean, theta_std, x_mean, x_std, prior, x_names, record)
     return posterior, info
 
 
 def _versions() -> dict[str, str]:
-    import numpyro
-    import sbijax
+    from importlib.metadata import version
 
     from .. import __version__ as jaxsnn_version
 
-    return {"jaxsnn": jaxsnn_version, "jax": jax.__version__, "sbijax": sbijax.__version__,
-            "numpyro": numpyro.__version__, "haiku": hk.__version__}
-
-
-def _param_table(params: Any, member_axis: bool) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Key path -> (shape, dtype) of every parameter array (shape without the member axis ``[M]``)."""
-    table = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        shape = tuple(np.shape(leaf))[1:] if member_axis else tuple(np.shape(leaf))
-        table[jax.tree_util.keystr(path)] = (shape, str(np.asarray(leaf).dtype))
-    return table
+    return {"jaxsnn": jaxsnn_version, "jax": jax.__version__, "equinox": version("equinox"),
+            "flowjax": version("flowjax"), "paramax": version("paramax")}
 
 
 def save_posterior(path: str | Path, posterior: Posterior) -> Path:
     """Write ``posterior`` to one ``.npz`` file.
 
-    The flow parameters are stored by key path (e.g. ``['made/~/masked_linear']['w']``, arrays
-    ``[M, ...]`` for the M members), listed in a JSON header with the flow configuration, the prior box,
-    the conditioning metrics, the metadata and the versions of jaxsnn, JAX, sbijax, haiku and numpyro
-    that wrote the file; :func:`load_posterior` checks the key paths and shapes against the flow it
-    builds and refuses a file of another layout with an error that names the difference.
+    The flow parameters are stored by key path (e.g. ``.bijection.bijection.bijection.bijections[0].conditioner
+    .layers[0].weight``, arrays ``[M, ...]`` for the M members), listed in a JSON header with the flow
+    configuration, the prior box, the conditioning names, the metadata and the versions of jaxsnn,
+    JAX, Equinox, flowjax and paramax that wrote the file; :func:`load_posterior` checks the key paths
+    and shapes against the flow it builds and refuses a file of another layout with an error that names
+    the difference.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,12 +342,12 @@ def _layout_error(path: Path, header: dict, expected: dict, found: dict, flow: F
 
 
 def load_posterior(path: str | Path) -> Posterior:
-    """Read a posterior written by :func:`save_posterior` (format 2, parameters by key path; files of
-    format 1, parameters by position, are read when their shapes fit).
+    """Read a posterior written by :func:`save_posterior` (format 3: Equinox flows, parameters by key path).
 
     Raises ``ValueError`` naming the differing parameters and the versions that wrote the file when
     its flow parameters do not fit the flow this installation builds (another flow configuration or
-    another sbijax/haiku layout).
+    another flowjax layout), and for files of formats 1 and 2 (sbijax/haiku flows, which jaxsnn no
+    longer builds: fit those posteriors again).
     """
     path = Path(path)
     if not path.exists():
@@ -360,25 +359,24 @@ def load_posterior(path: str | Path) -> Posterior:
     except (OSError, KeyError, ValueError) as error:
         raise ValueError(f"{path} is not a posterior written by jaxsnn.sbi.save_posterior ({error})") from None
     version = header.get("format_version")
-    if version not in (1, POSTERIOR_FORMAT_VERSION):
+    if version in (1, 2):
+        raise ValueError(f"{path}: posterior format {version} holds an sbijax/haiku flow (kind "
+                         f"{header.get('flow', {}).get('kind')!r}, written by {header.get('versions', 'an older jaxsnn')}), "
+                         f"which this jaxsnn no longer builds (format {POSTERIOR_FORMAT_VERSION}: Equinox flows); fit the "
+                         "posterior again on the same simulations (jaxsnn fit, or jaxsnn.sbi.train_npe), or load it "
+                         "with the jaxsnn that wrote it")
+    if version != POSTERIOR_FORMAT_VERSION:
         raise ValueError(f"{path}: posterior format version {version} is not one this jaxsnn reads "
-                         f"(1, {POSTERIOR_FORMAT_VERSION}); it was written by {header.get('versions', 'a newer jaxsnn')}")
+                         f"({POSTERIOR_FORMAT_VERSION}); it was written by {header.get('versions', 'a newer jaxsnn')}")
     prior = BoxPrior(np.asarray(header["prior"]["low"]), np.asarray(header["prior"]["high"]), tuple(header["prior"]["names"]))
     flow = FlowConfig(**header["flow"])
     dims = (prior.dim, len(header["x_names"]))
-    net = make_flow(prior.dim, flow)
-    probe = net.init(jax.random.key(0), method="log_prob", y=jnp.zeros((2, dims[0])), x=jnp.zeros((2, dims[1])))
-    expected = _param_table(probe, member_axis=False)
+    probe = _template(dims[0], dims[1], flow)[0]
+    expected = param_table(probe, member_axis=False)
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(probe)[0]]
     n_members = int(header["n_members"])
-    if version == 1:  # parameters by position: pair them with this flow's key paths where the count fits
-        found_arrays = [arrays[f"param_{i}"] for i in range(sum(k.startswith("param_") for k in arrays))]
-        found = ({k: (a.shape[1:], str(a.dtype)) for k, a in zip(paths, found_arrays)} if len(found_arrays) == len(paths)
-                 else {f"param_{i}": (a.shape[1:], str(a.dtype)) for i, a in enumerate(found_arrays)})
-        by_path = dict(zip(paths, found_arrays))
-    else:
-        by_path = {entry["key_path"]: arrays[entry["array"]] for entry in header["params"]}
-        found = {k: (a.shape[1:], str(a.dtype)) for k, a in by_path.items()}
+    by_path = {entry["key_path"]: arrays[entry["array"]] for entry in header["params"]}
+    found = {k: (a.shape[1:], str(a.dtype)) for k, a in by_path.items()}
     if set(found) != set(expected) or any(tuple(found[k][0]) != tuple(expected[k][0]) for k in expected):
         raise _layout_error(path, header, expected, found, flow, dims)
     if any(a.shape[0] != n_members for a in by_path.values()):

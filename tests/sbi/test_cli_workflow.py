@@ -145,9 +145,9 @@ def test_posterior_saved_by_key_path_with_versions(tmp_path):
     post, path = _small_posterior(tmp_path)
     with np.load(path) as f:
         header = json.loads(str(f["header"]))
-    assert header["format_version"] == 2 and {"jaxsnn", "jax", "sbijax", "haiku"} <= set(header["versions"])
+    assert header["format_version"] == 3 and {"jaxsnn", "jax", "equinox", "flowjax"} <= set(header["versions"])
     paths = [p["key_path"] for p in header["params"]]
-    assert "['made/~/masked_linear']['w']" in paths and header["params"][0]["shape"][0] == 2
+    assert any("masked_autoregressive_mlp.layers[0]" in p for p in paths) and header["params"][0]["shape"][0] == 2
     again = load_posterior(path)
     theta, x = np.array([[0.3, 0.4]]), np.array([[0.7]])
     np.testing.assert_allclose(again.log_prob(theta, x), post.log_prob(theta, x), rtol=1e-6)
@@ -165,38 +165,35 @@ def test_posterior_saved_by_key_path_with_versions(tmp_path):
 def test_posterior_of_another_flow_layout_is_refused(tmp_path):
     _, path = _small_posterior(tmp_path)
 
-    def rename(h, arrays):  # as another haiku/sbijax version would name a module
-        h["params"][0]["key_path"] = h["params"][0]["key_path"].replace("made", "autoregressive")
-        h["versions"]["sbijax"] = "9.9.9"
+    def rename(h, arrays):  # as another flowjax version would name a module
+        h["params"][0]["key_path"] = h["params"][0]["key_path"].replace("masked_autoregressive_mlp", "made")
+        h["versions"]["flowjax"] = "99.0.0"
     _rewrite_header(path, rename)
-    with pytest.raises(ValueError, match=r"do not fit the flow this installation builds.*missing \[\"\['made/linear'\]"
-                                         r".*unexpected.*written by .*'sbijax': '9.9.9'.*fit the posterior again"):
+    with pytest.raises(ValueError, match=r"do not fit the flow this installation builds.*missing \[.*masked_autoregressive_mlp"
+                                         r".*unexpected.*made.*written by .*'flowjax': '99.0.0'.*fit the posterior again"):
         load_posterior(path)
     _, path = _small_posterior(tmp_path)
     _rewrite_header(path, lambda h, arrays: h["flow"].update(hidden=16))
-    with pytest.raises(ValueError, match=r"other shapes: .*\['made/~/masked_linear'\]\['b'\]: \[8\] in the file, \[16\] here"):
+    with pytest.raises(ValueError, match=r"other shapes: .*layers\[0\]\.bias: \[2, 8\] in the file, \[2, 16\] here"):
         load_posterior(path)
     with pytest.raises(ValueError, match="does not exist"):
         load_posterior(tmp_path / "nope.npz")
 
 
-def test_version_1_files_still_load(tmp_path):
-    """Posteriors of format 1 (parameters by position) load when their shapes fit this flow."""
-    import jax
+def test_sbijax_posterior_files_are_refused(tmp_path):
+    """Formats 1 and 2 held sbijax/haiku flows: refused with an error that says to fit again."""
+    _, path = _small_posterior(tmp_path)
 
-    post, path = _small_posterior(tmp_path)
-
-    def to_v1(h, arrays):
-        h["format_version"] = 1
-        order = {p["key_path"]: p["array"] for p in h.pop("params")}
-        keys = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(post.params)[0]]
-        for i, key in enumerate(keys):
-            arrays[f"v1_{i}"] = arrays.pop(order[key])
-        for i in range(len(keys)):
-            arrays[f"param_{i}"] = arrays.pop(f"v1_{i}")
-    _rewrite_header(path, to_v1)
-    np.testing.assert_allclose(load_posterior(path).log_prob([[0.2, 0.2]], [[0.4]]), post.log_prob([[0.2, 0.2]], [[0.4]]),
-                               rtol=1e-6)
+    def to_v2(h, arrays):
+        h["format_version"] = 2
+        h["flow"]["kind"] = "spline"
+        h["versions"] = {"jaxsnn": "0.1.0", "sbijax": "0.4.2"}
+    _rewrite_header(path, to_v2)
+    with pytest.raises(ValueError, match=r"format 2 holds an sbijax/haiku flow \(kind 'spline'.*'sbijax': '0.4.2'.*"
+                                         r"no longer builds.*fit the posterior again"):
+        load_posterior(path)
+    with pytest.raises(ValueError, match=r"kind 'spline' was sbijax's.*use kind='nsf'"):
+        FlowConfig(kind="spline")
 
 
 def test_workflow_errors_name_the_fix(tmp_path, capsys, monkeypatch):

@@ -310,6 +310,10 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
                 for p, fields in indices["state"].items()
             }
             weights = {p: _select(state.weights[p], ix) for p, ix in indices["weights"].items()}
+            # the samples are taken before the weights go on: without the barrier XLA keeps a copy of every
+            # sampled weight array alive across the next period
+            state_weights, weights = jax.lax.optimization_barrier((state.weights, weights))
+            state = state._replace(weights=state_weights)
             carries = tuple(m.on_period(c, state, run) for m, c in zip(metrics, carries))
             return (state, events, carries), (counts, samples, weights, masks)
 
@@ -326,7 +330,8 @@ def _make_chunk_runner(net: Network, indices: dict, period_steps: int, n_periods
             period_body, (state, events0, carries), None, length=n_periods)
         return state, events, counts, samples, weights, masks, carries
 
-    return jax.jit(run_chunk)
+    # state and metric carries donated: updated in place, not held twice
+    return jax.jit(run_chunk, donate_argnums=(2, 4))
 
 
 def _finalizer(net: Network, metrics: tuple[StreamingMetric, ...], run: RunInfo):
@@ -501,6 +506,9 @@ def simulate(
     slots = static_slots(net, params, spike_capacity) if resolve_strategy(strategy) == "static" else None
     if slots is not None and state.overflow is None:
         state = state._replace(overflow=jnp.zeros((b,), jnp.int32))
+    # the chunks donate state and carries: copies with a buffer per leaf, so the caller's arrays (a state
+    # passed in, or shared by init) stay valid
+    state, carries = jax.tree_util.tree_map(lambda x: jnp.array(x) if isinstance(x, jax.Array) else x, (state, carries))
     runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, slots)
 
     spikes_parts = {p: [] for p in indices["spikes"]}
@@ -522,14 +530,16 @@ def simulate(
                 weight_parts[p].append(np.full((b, left, len(ix)), np.nan, np.float32))
             state = state._replace(step=jnp.int32(start_step + n_steps))
             break
-        start = (state, carries)
+        if slots is not None:  # a host copy of the chunk's start: its device buffers are donated
+            before, start = np.asarray(state.overflow), jax.device_get((state, carries))
         state, events, counts, samples, weights, masks, carries = runner(structure, params, state, member_keys, carries)
-        while slots is not None and bool(np.any(np.asarray(state.overflow) > np.asarray(start[0].overflow))):
+        while slots is not None and bool(np.any(np.asarray(state.overflow) > before)):
             # some spikes did not fit: rerun the chunk from its start with room for them
             slots = grow_slots(net, slots)
             runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, slots)
-            state, events, counts, samples, weights, masks, carries = runner(structure, params, start[0], member_keys,
-                                                                             start[1])
+            start_state, start_carries = jax.device_put(start)
+            state, events, counts, samples, weights, masks, carries = runner(structure, params, start_state,
+                                                                             member_keys, start_carries)
         for p, words in masks.items():
             words = np.asarray(words).reshape(chunk_steps, b, -1)
             step, member, neuron = unpack_spikes(words, len(indices["spikes"][p]))

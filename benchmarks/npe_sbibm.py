@@ -119,7 +119,7 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
     train_s = time.perf_counter() - t0
     key = jax.random.key(seed + 1)
     draws = [posterior.sample(jax.random.fold_in(key, m), x_o, n_samples) for m, x_o in enumerate(x_obs)]
-    record = {"train_s": train_s, "epochs": int(np.max(info.epochs)),
+    record = {"train_s": train_s, "flow": flow.kind, "epochs": int(np.max(info.epochs)),
               "rejection_rate": [round(float(d[1].rejection_rate), 4) for d in draws]}
     return np.stack([d[0] for d in draws]), record
 
@@ -537,6 +537,16 @@ def versions() -> dict[str, str]:
 
     out = {"python": platform.python_version(), "numpy": np.__version__, "jax": jax.__version__, "sklearn": sklearn.__version__,
            "sbibm_data": SBIBM_VERSION}
+    try:
+        import jaxsnn
+
+        root = Path(jaxsnn.__file__).resolve().parents[1]
+        out["jaxsnn_path"] = str(root)
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        if commit.returncode == 0:
+            out["jaxsnn_commit"] = commit.stdout.strip()
+    except Exception:  # noqa: BLE001 - informational only
+        pass
     for mod in ("sbijax", "flowjax", "equinox"):
         try:
             out[mod] = __import__(mod).__version__

@@ -91,6 +91,10 @@ import numpy as np
 MAX_EPOCHS = 20_000
 """Default training cap in epochs (sbi has none; one full-batch step per epoch)."""
 
+TRAINING = {"batch_size": 10_000, "learning_rate": 5e-4}
+"""Minibatch size and Adam learning rate of :func:`fit_and_sample`: sbibm's NPE protocol by default
+(full-batch at 1 000 and 10 000 simulations); ``--batch-size`` and ``--learning-rate`` change them."""
+
 
 def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.ndarray, x_obs: np.ndarray,
                    n_samples: int, seed: int, flow_kind: str | None, max_epochs: int = MAX_EPOCHS) -> tuple[np.ndarray, dict]:
@@ -111,7 +115,7 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
 
     from jaxsnn.sbi import FlowConfig, TrainConfig, box_prior, train_npe
 
-    train = TrainConfig(batch_size=10_000, learning_rate=5e-4, validation_fraction=0.1, patience=20,
+    train = TrainConfig(batch_size=TRAINING["batch_size"], learning_rate=TRAINING["learning_rate"], validation_fraction=0.1, patience=20,
                         max_epochs=max_epochs, epochs_per_call=10)
     t0 = time.perf_counter()
     flow = FlowConfig() if flow_kind is None else FlowConfig(kind=flow_kind)
@@ -119,7 +123,7 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
     train_s = time.perf_counter() - t0
     key = jax.random.key(seed + 1)
     draws = [posterior.sample(jax.random.fold_in(key, m), x_o, n_samples) for m, x_o in enumerate(x_obs)]
-    record = {"train_s": train_s, "flow": flow.kind, "epochs": int(np.max(info.epochs)),
+    record = {"train_s": train_s, "flow": flow.kind, "batch_size": train.batch_size, "learning_rate": train.learning_rate, "epochs": int(np.max(info.epochs)),
               "rejection_rate": [round(float(d[1].rejection_rate), 4) for d in draws]}
     return np.stack([d[0] for d in draws]), record
 
@@ -573,7 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl", type=Path, help="append one JSON line per C2ST to this file as it is computed")
     p.add_argument("--summarize", type=Path, nargs="+", metavar="JSONL",
                    help="print the table (and --json) of the C2ST lines in these --jsonl files and exit")
+    p.add_argument("--batch-size", type=int, default=TRAINING["batch_size"],
+                   help=f"training minibatch (default {TRAINING['batch_size']}: sbibm's, full-batch)")
+    p.add_argument("--learning-rate", type=float, default=TRAINING["learning_rate"],
+                   help=f"Adam learning rate (default {TRAINING['learning_rate']}: sbibm's)")
     args = p.parse_args(argv)
+    TRAINING.update(batch_size=args.batch_size, learning_rate=args.learning_rate)
 
     if args.smoke:
         args.tasks, args.simulations, args.observations = ["two_moons", "slcp"], [500], [1]
@@ -620,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json:
         print(json.dumps({"benchmark": "npe_sbibm", "flow": args.flow, "seed": args.seed, "samples": args.samples,
-                          "max_epochs": args.max_epochs, "smoke": args.smoke, "versions": versions(), "results": records}))
+                          "max_epochs": args.max_epochs, "training": dict(TRAINING), "smoke": args.smoke, "versions": versions(), "results": records}))
     return 0
 
 

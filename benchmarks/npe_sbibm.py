@@ -37,11 +37,13 @@ validation_fraction 0.1                           validation_fraction 0.1
 stop_after_epochs 20                              patience 20
 max_num_epochs 2³¹−1                              max_epochs ``--max-epochs`` (default 20 000)
 clip_max_norm 5.0                                 none: jaxsnn does not clip gradients
-nsf: 5 transforms, 10 bins, 50 hidden,           FlowConfig(kind=``--flow``) defaults (``nsf``): 5
-tail bound 3 (z-scored units), LU linear          coupling transforms, each + a permutation and an LU
-layer after each coupling layer                   linear layer, 50 hidden (2 relu layers), 10 bins on
-                                                  [−4, 4] (z-scored units); before commit
-                                                  8786716: sbijax's spline flow on [−5, 5], no mixing
+nsf: 5 transforms, 10 bins, 50 hidden,           FlowConfig(kind=``--flow``): ``nsf`` 5 coupling
+tail bound 3 (z-scored units), LU linear          transforms, each + a permutation and an LU linear
+layer after each coupling layer                   layer; ``maf`` (default) 5 autoregressive spline
+                                                  layers + permutations; both 50 hidden (2 relu
+                                                  layers), 10 bins on [−4, 4] (z-scored units);
+                                                  before commit 8786716: sbijax's spline flow on
+                                                  [−5, 5], no mixing (``spline``)
 z_score_theta / z_score_x independent             train_npe always z-scores θ and x per column
 posterior.sample: rejection to the prior support  Posterior.sample: rejection to the prior box
 ===============================================  =======================================================

@@ -2,8 +2,8 @@
 rule search built on it.
 
 Any simulator: :func:`train_npe` fits an ensemble of Equinox-native conditional flows q(θ | x)
-(:mod:`jaxsnn.sbi.flows`: a spline coupling flow with permutation and LU mixing, or a masked
-autoregressive spline flow) on θ ``[N, D]`` from a :class:`BoxPrior` and x ``[N, K]``;
+(:mod:`jaxsnn.sbi.flows`: a masked autoregressive spline flow, or a spline coupling flow with
+permutation and LU mixing) on θ ``[N, D]`` from a :class:`BoxPrior` and x ``[N, K]``;
 :meth:`Posterior.sample`, :meth:`Posterior.log_prob`, :func:`save_posterior` and
 :func:`load_posterior` use it. Ensembles are trained by a jitted ``lax.scan`` (:func:`train_ensemble`).
 

@@ -1,8 +1,8 @@
 """Neural posterior estimation (NPE) with Equinox-native conditional flows, trained as an ensemble.
 
-The flows (:mod:`jaxsnn.sbi.flows`) are a rational-quadratic spline coupling flow with permutations
-and LU mixing between its layers (``"nsf"``, the default, as sbi's NSF) and a masked
-autoregressive spline flow (``"maf"``). θ and x are z-scored with the training set's mean and
+The flows (:mod:`jaxsnn.sbi.flows`) are a masked autoregressive rational-quadratic spline flow
+(``"maf"``, the default) and a spline coupling flow with permutations and LU mixing between its
+layers (``"nsf"``, as sbi's NSF). θ and x are z-scored with the training set's mean and
 standard deviation; the loss is the negative log density of θ given x (maximum-likelihood NPE), and
 the training loop is :func:`jaxsnn.sbi.training.train_ensemble` (a jitted ``lax.scan`` over optimizer
 steps, members vmapped). An ensemble's density is the equal-weight mixture of its members.
@@ -237,8 +237,8 @@ def train_npe(
         x: ``[N, K]`` (or ``[N]``) simulator outputs, finite (drop failed simulations first).
         prior: the :class:`BoxPrior` (its box is the support the draws are restricted to).
         x_names: names of the K columns of x (default ``x0`` … ``x{K−1}``).
-        flow, train: the :class:`FlowConfig` and :class:`TrainConfig` (defaults: the spline coupling
-            flow with LU mixing, batch 1000, Adam 5e-4, 10 % validation, patience 20).
+        flow, train: the :class:`FlowConfig` and :class:`TrainConfig` (defaults: the masked
+            autoregressive spline flow, batch 1000, Adam 5e-4, 10 % validation, patience 20).
         n_members: ensemble size (the fSBI original used 10).
         seed: initialisation, validation split and minibatch order.
         progress: print training progress.

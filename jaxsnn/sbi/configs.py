@@ -67,8 +67,12 @@ the training set) an epoch of 30–60 samples is one optimizer step, so 20 epoch
 flows after ~20 steps, still at their initialisation (the best validation loss at epoch 1): batches of
 16 give several steps per epoch, and a fifth of the data held out gives a less noisy stopping rule."""
 
-SMALL_FLOW = FlowConfig(n_transforms=3, hidden=16)
-"""A smaller spline flow (3 transforms, 16 hidden units, 10 bins) for training sets of 60–300 samples."""
+SMALL_FLOW = FlowConfig(kind="maf", n_transforms=3, hidden=16, activation="tanh", identity_start=True)
+"""A smaller autoregressive spline flow (3 transforms, 16 tanh hidden units, 10 bins, every layer starting
+as the identity) for training sets of 60–300 samples. Held-out negative log density (nats, 3-fold, on
+the main job's training sets of rounds π1–π3 for 3 pipeline seeds, 18 fits each): 4.59 ± 0.19 with
+this flow, 4.98 with random relu output layers, 5.47 for the coupling flow with LU mixing started at
+the identity, 6.22 started at random; sbijax's coupling flow of jaxsnn 0.1 gave 4.45."""
 
 SMALL_AI = {"std_rate_spatial": (0.0, 5.0), "cv_isi": (0.7, 1.5)}
 

@@ -64,7 +64,10 @@ class FlowConfig:
     flow with permutation + LU mixing); ``n_transforms`` flow layers; conditioners are MLPs of
     ``depth`` hidden layers of ``hidden`` units with ``activation`` (``relu``, ``gelu``, ``silu`` or
     ``tanh``); ``n_bins`` spline bins on [−``spline_range``, ``spline_range``] in z-scored units
-    (linear tails outside); ``lu``: the LU linear layer between coupling layers (``nsf`` only).
+    (linear tails outside); ``lu``: the LU linear layer between coupling layers (``nsf`` only);
+    ``identity_start``: every conditioner's output layer starts at zero, so each layer starts as the
+    identity and the flow as the z-scored Gaussian (for training sets of tens to hundreds of samples,
+    where early stopping then keeps the fit close to it; random output layers start far from it).
     """
 
     kind: str = "maf"
@@ -75,6 +78,7 @@ class FlowConfig:
     depth: int = 2
     activation: str = "relu"
     lu: bool = True
+    identity_start: bool = False
 
     def __post_init__(self):
         if self.kind in LEGACY_KINDS:
@@ -129,6 +133,17 @@ def _permutation(dim: int, layer: int) -> AbstractBijection:
     return Permute(jax.random.permutation(jax.random.fold_in(jax.random.key(20_260_12), layer), dim))
 
 
+def _identity_start(layer: Coupling | MaskedAutoregressive) -> AbstractBijection:
+    """``layer`` with the floating-point arrays of its conditioner's output layer set to zero (the mask of
+    a masked layer is boolean and stays): its spline parameters start at flowjax's identity."""
+    if isinstance(layer, Coupling):
+        where = lambda b: b.conditioner.layers[-1]  # noqa: E731
+    else:
+        where = lambda b: b.masked_autoregressive_mlp.layers[-1]  # noqa: E731
+    return eqx.tree_at(where, layer, replace_fn=lambda last: jax.tree_util.tree_map(
+        lambda x: jnp.zeros_like(x) if eqx.is_inexact_array(x) else x, last))
+
+
 def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Transformed:
     """The flowjax distribution q(θ | x) over ``[dim]`` conditioned on ``[cond_dim]``, initialised from ``key``.
 
@@ -149,6 +164,8 @@ def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Tr
         else:
             core = MaskedAutoregressive(k, transformer=spline, dim=dim, cond_dim=cond_dim, nn_width=config.hidden,
                                         nn_depth=config.depth, nn_activation=activation)
+        if config.identity_start:
+            core = _identity_start(core)
         parts = [core]
         if dim > 1:
             parts.append(_permutation(dim, i))

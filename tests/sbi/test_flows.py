@@ -54,6 +54,23 @@ def test_flow_is_invertible_with_exact_log_det(kind, dim):
     np.testing.assert_allclose(log_prob, jax.scipy.stats.norm.logpdf(z).sum(-1) - log_det, atol=2e-3)
 
 
+@pytest.mark.parametrize("kind", ["nsf", "maf"])
+def test_identity_start_is_the_standard_normal_and_trains(kind):
+    """``identity_start`` zeroes each conditioner's output layer: the flow starts as the base standard
+    normal for any condition (a random start is not), and its output layers still get gradients."""
+    config = FlowConfig(kind=kind, n_transforms=2, hidden=8, identity_start=True)
+    theta = jax.random.normal(jax.random.key(1), (32, 4)) * 2
+    cond = jax.random.normal(jax.random.key(2), (32, 2))
+    base = jax.scipy.stats.norm.logpdf(theta).sum(-1)
+    flow = make_flow(4, 2, config, jax.random.key(0))
+    np.testing.assert_allclose(paramax.unwrap(flow).log_prob(theta, condition=cond), base, atol=1e-5)
+    random = paramax.unwrap(make_flow(4, 2, FlowConfig(kind=kind, n_transforms=2, hidden=8), jax.random.key(0)))
+    assert np.max(np.abs(random.log_prob(theta, condition=cond) - base)) > 1e-2
+    params, static = partition_flow(flow)
+    grads = jax.grad(lambda p: -jnp.mean(paramax.unwrap(eqx.combine(p, static)).log_prob(theta, condition=cond)))(params)
+    assert sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads)) > 0
+
+
 def test_lu_linear_inverse_and_log_det():
     lu = eqx.tree_at(lambda m: (m.lower, m.upper, m.log_diag, m.bias), LULinear(4),
                      tuple(jax.random.normal(k, s) for k, s in zip(jax.random.split(jax.random.key(0), 4),

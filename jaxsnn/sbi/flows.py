@@ -96,7 +96,7 @@ class FlowConfig:
 
 class LULinear(AbstractBijection):
     """Invertible linear map ``y = L U x + b`` on ``[D]``: L unit lower-triangular, U upper-triangular
-    with diagonal ``exp(log_diag)``; log |det| = Σ log_diag. Identity at initialisation."""
+    with diagonal ``exp(log_diag)``; ``log |det| = Σ log_diag``. Identity at initialisation."""
 
     lower: jax.Array
     upper: jax.Array

@@ -97,6 +97,7 @@ def test_fsbi_recording_chunk_keeps_one_copy_of_the_weights():
     assert memory.alias_size_in_bytes >= weights
 
 
+@pytest.mark.slow
 def test_fsbi_static_strategy_equals_the_event_strategy(monkeypatch):
     """The fSBI network (plastic projections, renewal input, guard) under both strategies, the static one
     starting with too few slots (4 E, 2 I), so chunks overflow and rerun: the same spikes and metrics."""

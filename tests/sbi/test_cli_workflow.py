@@ -60,6 +60,7 @@ def test_round_trip_on_a_toy_store(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(load(tmp_path / "pi1")[["theta_0", "theta_1", "theta_2"]].to_numpy(), theta)
 
 
+@pytest.mark.slow
 def test_report_and_fit_read_a_run_folder(tmp_path, capsys):
     """A run folder of run_pipeline is one source per round: report shows its rounds with their
     conditions and rejection rates; fit trains on the union of its rounds."""
@@ -101,6 +102,7 @@ def _release_records(n: int, seed: int) -> np.ndarray:
     return records
 
 
+@pytest.mark.slow
 def test_fit_and_sample_on_release_records(tmp_path, capsys):
     """The release `.npy` format goes into fit and report; sampled θ has all 25 entries, r_ext from its
     prior interval [5, 15] Hz, and τ_pre^EE where the synthetic rate lies in the target interval."""

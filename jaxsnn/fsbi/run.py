@@ -345,6 +345,19 @@ def _programs(structure: FSBIStructure, net: Network, kernel: Any, n_rules: int,
         return cache[key]
 
 
+def _rule_keys(seed: int, rule_ids: np.ndarray) -> jax.Array:
+    """One key per rule ``[R]``: rule i's random stream depends on (seed, rule id) only."""
+    base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
+
+
+def _initial_accumulator(config: FSBIConfig, n_rules: int) -> Any:
+    """The streaming-metric statistics of ``n_rules`` rules, one buffer per leaf (the chunks donate them)."""
+    acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration,
+                            dt=config.dt)
+    return jax.tree_util.tree_map(lambda x: jnp.array(jnp.broadcast_to(x, (n_rules,) + x.shape)), acc0)
+
+
 def _initial_state(net: Network, params: NetworkParams, n_rules: int, static: bool, donate: bool) -> NetworkState:
     state = net.init_state(params, n_rules)
     if static:
@@ -411,8 +424,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
             new_state = out if isinstance(out, NetworkState) else out[0]
         return out
 
-    base = jax.random.fold_in(jax.random.key(seed), 0xF5B1)
-    rule_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(rule_ids, jnp.uint32))
+    rule_keys = _rule_keys(seed, rule_ids)
     state = _initial_state(net, params, n_rules, static, donate)
     if kernel is None:
         inputs = {"params": params, "structure": net.structure()}
@@ -438,8 +450,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
 
     phase_s = {"plastic_wall": time.perf_counter() - wall0, "plastic_cpu": time.process_time() - cpu0}
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
-    acc = jax.tree_util.tree_map(lambda x: jnp.array(jnp.broadcast_to(x, (n_rules,) + x.shape)), acc0)  # own buffers: donated
+    acc = _initial_accumulator(config, n_rules)
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
     samples_parts, spike_parts = [], []
     overflow = np.zeros(n_rules, np.int64)
@@ -507,12 +518,10 @@ def _static_record_program(task: Any, n_rules: int, seed: int, overrides: dict) 
     slots = static_slots(net, params)
     programs = _programs(structure, net, None, n_rules, block, ext_capacity, periods_per_chunk, slots, True)
     state = _initial_state(net, params, n_rules, True, False)
-    acc0 = init_accumulator(config.recorded_e, config.recorded_i, t_start=config.record_start, t_stop=config.duration, dt=config.dt)
-    acc = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_rules,) + x.shape), acc0)
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(n_rules, dtype=jnp.uint32))
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}
     inputs = {"params": params, "structure": net.structure()}
-    return programs.record.lower(inputs, keys, state, acc, monitored)
+    return programs.record.lower(inputs, _rule_keys(seed, np.arange(n_rules)), state,
+                                 _initial_accumulator(config, n_rules), monitored)
 
 
 def compiled_bytes_per_rule(task: Any = "polynomial", *, seed: int = 0, rules: tuple[int, int] = (8, 16),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -390,6 +390,24 @@ def grow_slots(net: Network, slots: dict[str, int]) -> dict[str, int]:
     return {name: min(sizes[name], 2 * value) for name, value in slots.items()}
 
 
+def run_until_no_overflow(run: Callable[..., tuple], net: Network, slots: dict[str, int], args: tuple,
+                          donated: bool = True) -> tuple[tuple, dict[str, int]]:
+    """One chunk of the static strategy, rerun until no spike was lost: ``run(slots, *args)``, whose
+    first argument and first output are states with ``overflow [B]`` (spikes that did not fit, per
+    member). While some member's count grew during the chunk, the chunk is run again from its start
+    with twice the slots (:func:`grow_slots`): the same inputs and random keys give the same result, so
+    nothing is dropped. ``donated``: ``run`` donates its inputs, so the start is kept as a host copy
+    (the device holds the state once) and put back for a rerun. Returns the outputs and the slots used.
+    """
+    before = np.asarray(args[0].overflow)
+    start = jax.device_get(args) if donated else args
+    out = run(slots, *args)
+    while bool(np.any(np.asarray(out[0].overflow) > before)):
+        slots = grow_slots(net, slots)
+        out = run(slots, *(jax.device_put(start) if donated else start))
+    return out, slots
+
+
 def flat_index_span(net: Network) -> int:
     """Flat indices one network occupies in the batched event loops (spikes of all populations and
     Poisson sources, fused into one index space; synapses are addressed as (member, synapse) pairs): a
@@ -530,16 +548,13 @@ def simulate(
                 weight_parts[p].append(np.full((b, left, len(ix)), np.nan, np.float32))
             state = state._replace(step=jnp.int32(start_step + n_steps))
             break
-        if slots is not None:  # a host copy of the chunk's start: its device buffers are donated
-            before, start = np.asarray(state.overflow), jax.device_get((state, carries))
-        state, events, counts, samples, weights, masks, carries = runner(structure, params, state, member_keys, carries)
-        while slots is not None and bool(np.any(np.asarray(state.overflow) > before)):
-            # some spikes did not fit: rerun the chunk from its start with room for them
-            slots = grow_slots(net, slots)
-            runner = _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, slots)
-            start_state, start_carries = jax.device_put(start)
-            state, events, counts, samples, weights, masks, carries = runner(structure, params, start_state,
-                                                                             member_keys, start_carries)
+        if slots is None:
+            out = runner(structure, params, state, member_keys, carries)
+        else:
+            out, slots = run_until_no_overflow(
+                lambda sl, st, ca: _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, sl)(
+                    structure, params, st, member_keys, ca), net, slots, (state, carries))
+        state, events, counts, samples, weights, masks, carries = out
         for p, words in masks.items():
             words = np.asarray(words).reshape(chunk_steps, b, -1)
             step, member, neuron = unpack_spikes(words, len(indices["spikes"][p]))

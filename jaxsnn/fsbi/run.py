@@ -20,7 +20,7 @@ from .config import FSBIConfig, make_config
 from .metrics import step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from ..network import Network, NetworkParams, NetworkState, network_step
-from ..simulate import grow_slots, resolve_strategy, static_slots
+from ..simulate import resolve_strategy, run_until_no_overflow, static_slots
 from ..networks.fsbi import fsbi_network, fsbi_params, unbatched
 from .simulator import FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms
 
@@ -407,22 +407,22 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
 
     programs = programs_for(slots)
 
-    def run_chunk(call, state, *rest):
-        """``call(programs, state, *rest)``; with the static strategy, rerun from ``state`` with twice the
-        spike slots while some rule's spikes did not fit (same random numbers: the same result)."""
+    def run_chunk(call, *args):
+        """``call(programs, *args)`` (``args[0]`` the state); with the static strategy, rerun until no
+        rule's spikes were lost (:func:`jaxsnn.simulate.run_until_no_overflow`)."""
         nonlocal programs, slots
         if not static:
-            return call(programs, state, *rest)
-        before = np.asarray(state.overflow)
-        start = jax.device_get((state,) + rest) if donate else (state,) + rest  # donated buffers are gone after the call
-        out = call(programs, state, *rest)
-        new_state = out if isinstance(out, NetworkState) else out[0]
-        while bool(np.any(np.asarray(new_state.overflow) > before)):
-            slots = grow_slots(net, slots)
-            programs = programs_for(slots)
-            out = call(programs, *(jax.device_put(start) if donate else start))
-            new_state = out if isinstance(out, NetworkState) else out[0]
-        return out
+            return call(programs, *args)
+
+        def run(sl, *a):
+            nonlocal programs
+            if sl != slots:
+                programs = programs_for(sl)
+            out = call(programs, *a)
+            return (out,) if isinstance(out, NetworkState) else out  # a bare state: advance's output
+
+        out, slots = run_until_no_overflow(run, net, slots, args, donate)
+        return out[0] if len(out) == 1 else out
 
     rule_keys = _rule_keys(seed, rule_ids)
     state = _initial_state(net, params, n_rules, static, donate)

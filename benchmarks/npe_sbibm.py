@@ -72,6 +72,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -94,6 +95,8 @@ MAX_EPOCHS = 20_000
 """Default training cap in epochs (sbi has none; one full-batch step per epoch)."""
 
 TRAINING = {"batch_size": 10_000, "learning_rate": 5e-4}
+FLOW_OPTIONS: dict = {}
+"""Further FlowConfig fields (``--flow-option name=value``), e.g. ``{"permutation": "alternate"}``."""
 """Minibatch size and Adam learning rate of :func:`fit_and_sample`: sbibm's NPE protocol by default
 (full-batch at 1 000 and 10 000 simulations); ``--batch-size`` and ``--learning-rate`` change them."""
 
@@ -120,14 +123,34 @@ def fit_and_sample(theta: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.n
     train = TrainConfig(batch_size=TRAINING["batch_size"], learning_rate=TRAINING["learning_rate"], validation_fraction=0.1, patience=20,
                         max_epochs=max_epochs, epochs_per_call=10)
     t0 = time.perf_counter()
-    flow = FlowConfig() if flow_kind is None else FlowConfig(kind=flow_kind)
+    flow = FlowConfig(**({} if flow_kind is None else {"kind": flow_kind}), **FLOW_OPTIONS)
     posterior, info = train_npe(theta, x, box_prior(low, high), flow=flow, train=train, seed=seed)
     train_s = time.perf_counter() - t0
     key = jax.random.key(seed + 1)
     draws = [posterior.sample(jax.random.fold_in(key, m), x_o, n_samples) for m, x_o in enumerate(x_obs)]
-    record = {"train_s": train_s, "flow": flow.kind, "batch_size": train.batch_size, "learning_rate": train.learning_rate, "epochs": int(np.max(info.epochs)),
+    record = {"train_s": train_s, "flow": flow.kind, "flow_config": dataclasses.asdict(flow), "batch_size": train.batch_size, "learning_rate": train.learning_rate, "epochs": int(np.max(info.epochs)),
               "rejection_rate": [round(float(d[1].rejection_rate), 4) for d in draws]}
     return np.stack([d[0] for d in draws]), record
+
+
+def parse_flow_options(items: list[str]) -> dict:
+    """``["name=value", ...]`` -> FlowConfig fields, each value converted to the field's type."""
+    from jaxsnn.sbi import FlowConfig
+
+    types = {f.name: type(f.default) for f in dataclasses.fields(FlowConfig)}
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in types or name == "kind":
+            raise SystemExit(f"--flow-option takes NAME=VALUE with NAME a FlowConfig field other than kind "
+                             f"({', '.join(n for n in types if n != 'kind')}); got {item!r}")
+        if types[name] is bool:
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"--flow-option {name} takes true or false; got {value!r}")
+            options[name] = value.lower() == "true"
+        else:
+            options[name] = types[name](value)
+    return options
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -568,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--observations", nargs="+", type=int, default=list(range(1, N_OBSERVATIONS + 1)),
                    help="observation numbers 1..10 (default all)")
     p.add_argument("--flow", default=None, help="flow kind passed to the NPE's FlowConfig(kind=...) (default: its default)")
+    p.add_argument("--flow-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a further FlowConfig field, e.g. permutation=alternate or identity_start=true (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=REFERENCE_SAMPLES, help="posterior samples per C2ST (default 10 000)")
     p.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help=f"training cap (default {MAX_EPOCHS})")
@@ -585,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"Adam learning rate (default {TRAINING['learning_rate']}: sbibm's)")
     args = p.parse_args(argv)
     TRAINING.update(batch_size=args.batch_size, learning_rate=args.learning_rate)
+    FLOW_OPTIONS.update(parse_flow_options(args.flow_option))
 
     if args.smoke:
         args.tasks, args.simulations, args.observations = ["two_moons", "slcp"], [500], [1]

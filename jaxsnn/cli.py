@@ -516,9 +516,9 @@ def _fit_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npz", help="posterior file to write")
     model = p.add_argument_group("density estimator (defaults: the original's)")
     model.add_argument("--members", type=int, default=10, metavar="M", help="ensemble members (default 10)")
-    model.add_argument("--flow", choices=("maf", "nsf"), default="maf",
-                       help="maf: masked autoregressive spline flow (default); "
-                            "nsf: spline coupling flow with permutation and LU mixing")
+    model.add_argument("--flow", choices=("nsf", "maf"), default="nsf",
+                       help="nsf: spline coupling flow with alternating masks (default); "
+                            "maf: masked autoregressive spline flow")
     model.add_argument("--transforms", type=int, default=5, metavar="T", help="flow layers (default 5)")
     model.add_argument("--hidden", type=int, default=50, metavar="H", help="hidden units per layer (default 50)")
     model.add_argument("--batch-size", type=int, default=1000, metavar="B", help="minibatch size (default 1000)")

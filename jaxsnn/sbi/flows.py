@@ -3,25 +3,30 @@
 Two flows over z-scored θ ``[D]`` conditioned on z-scored x ``[K]``, built from flowjax's
 bijections (:mod:`flowjax.bijections`) and one small module of our own (:class:`LULinear`):
 
-* ``"maf"`` — masked autoregressive spline flow (the default): every layer a MADE network gives each
-  coordinate its spline conditioned on the previous coordinates and x, layers separated by fixed
-  permutations (reversal in 2-D). Density evaluation is one network pass per layer; sampling D passes.
-* ``"nsf"`` — neural spline flow: rational-quadratic spline coupling layers (Durkan et al. 2019),
-  each followed by a fixed permutation of the coordinates and a learned LU-decomposed invertible
-  linear map (identity at initialisation), so that every coordinate is conditioned on mixtures of
-  the others, not only on one fixed half (sbi's NSF: coupling + LU).
+* ``"nsf"`` — neural spline flow (the default): rational-quadratic spline coupling layers (Durkan et
+  al. 2019). By default consecutive layers alternate which coordinates they transform, the odd-indexed
+  ones conditioned on the even-indexed ones and x, then the reverse (``permutation="alternate"``,
+  RealNVP's masks); ``permutation="random"`` puts a fixed random permutation after every layer and
+  ``lu=True`` a learned LU-decomposed linear map (sbi's NSF: coupling + LU).
+* ``"maf"`` — masked autoregressive spline flow: every layer a MADE network gives each coordinate its
+  spline conditioned on the previous coordinates and x. Density evaluation is one network pass per
+  layer; sampling D passes.
 
-The autoregressive flow is the default: on sbibm's gaussian_linear_uniform and slcp (10 000
-simulations, BENCHMARKS.md "sbibm") it reached a lower held-out negative log density than the coupling
-flow (0.41 vs 0.68 and 4.75 vs 4.93 nats) and C2ST 0.546 vs 0.615 on gaussian_linear_uniform, equal on
-slcp; relu conditioners beat tanh (slcp: 4.93 vs 5.38 nats).
+The default (coupling layers with alternating masks, tanh conditioners, splines on ±5 z-scored units,
+every layer started as the identity) is the one that reached sbi's published NPE C2ST on all four
+sbibm tasks measured at 10 000 simulations (two moons, Gaussian linear with a uniform prior, SLCP,
+Gaussian mixture; BENCHMARKS.md "sbibm"): random permutations with or without LU mixing, and the
+autoregressive flow, missed it on the 10-D Gaussian linear task (C2ST 0.57–0.62 against 0.554), where
+a coupling layer that first transforms half of the coordinates and leaves the other half as they are
+keeps the posterior's independent coordinates apart. With θ laid out by group (six parameters per
+plastic projection in fSBI), the alternating masks also make neighbouring parameters condition each
+other (α and β of a projection, whose drift cancels on the stable-weight slab).
 
 The splines act on [−``spline_range``, ``spline_range``] with linear (identity) tails outside; a
-z-scored uniform box spans ±√3 ≈ ±1.73, so the default range 4 covers it with room for the moves of
-the mixing layers. The conditioners are MLPs of ``depth`` hidden layers of ``hidden`` units with
-``activation``. Permutations are drawn from a fixed key, so members of an ensemble share the
-static part of the module and differ only in their array parameters
-(:func:`partition_flow`); every flow is built by :func:`make_flow`.
+z-scored uniform box spans ±√3 ≈ ±1.73. The conditioners are MLPs of ``depth`` hidden layers of
+``hidden`` units with ``activation``. Permutations are fixed, so members of an ensemble share the
+static part of the module and differ only in their array parameters (:func:`partition_flow`); every
+flow is built by :func:`make_flow`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from flowjax.distributions import StandardNormal, Transformed
 from .._validation import check_choice, check_int, check_positive
 
 FLOW_KINDS = ("nsf", "maf")
+PERMUTATIONS = ("random", "alternate")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu, "tanh": jnp.tanh}
 LEGACY_KINDS = ("spline",)
@@ -60,31 +66,40 @@ LEGACY_KINDS = ("spline",)
 class FlowConfig:
     """Conditional density estimator q(θ | x).
 
-    ``kind``: ``"maf"`` (masked autoregressive spline flow, the default) or ``"nsf"`` (spline coupling
-    flow with permutation + LU mixing); ``n_transforms`` flow layers; conditioners are MLPs of
+    ``kind``: ``"nsf"`` (spline coupling flow, the default) or ``"maf"`` (masked autoregressive spline
+    flow); ``n_transforms`` flow layers; conditioners are MLPs of
     ``depth`` hidden layers of ``hidden`` units with ``activation`` (``relu``, ``gelu``, ``silu`` or
     ``tanh``); ``n_bins`` spline bins on [−``spline_range``, ``spline_range``] in z-scored units
-    (linear tails outside); ``lu``: the LU linear layer between coupling layers (``nsf`` only);
+    (linear tails outside); ``lu``: a learned LU-decomposed linear layer after every coupling layer
+    (``nsf`` only);
     ``identity_start``: every conditioner's output layer starts at zero, so each layer starts as the
     identity and the flow as the z-scored Gaussian (for training sets of tens to hundreds of samples,
     where early stopping then keeps the fit close to it; random output layers start far from it).
+    ``permutation``: how layers are ordered relative to each other. ``"random"``: a fixed random
+    permutation after every layer. ``"alternate"``: coupling layers alternate which coordinates are
+    transformed, the odd-indexed ones (conditioned on the even-indexed ones and x) and then the even ones
+    (RealNVP's alternating masks, sbijax's spline flow); autoregressive layers alternate the natural and
+    the reversed order. With θ laid out by group (e.g. six parameters per projection), neighbouring
+    coordinates then always condition each other.
     """
 
-    kind: str = "maf"
+    kind: str = "nsf"
     n_transforms: int = 5
     hidden: int = 50
     n_bins: int = 10
-    spline_range: float = 4.0
+    spline_range: float = 5.0
     depth: int = 2
-    activation: str = "relu"
-    lu: bool = True
-    identity_start: bool = False
+    activation: str = "tanh"
+    lu: bool = False
+    identity_start: bool = True
+    permutation: str = "alternate"
+    init_scale: float | None = None
 
     def __post_init__(self):
         if self.kind in LEGACY_KINDS:
             raise ValueError(f"flow kind {self.kind!r} was sbijax's spline coupling flow, which jaxsnn no longer builds; "
-                             "use kind='maf' (masked autoregressive spline flow, the default) or kind='nsf' "
-                             "(spline coupling flow with permutations and LU mixing)")
+                             "use kind='nsf' (spline coupling flow with alternating masks, the default, the same "
+                             "architecture) or kind='maf' (masked autoregressive spline flow)")
         check_choice("kind", self.kind, FLOW_KINDS)
         check_int("n_transforms", self.n_transforms, minimum=1)
         check_int("hidden", self.hidden, minimum=1)
@@ -92,6 +107,9 @@ class FlowConfig:
         check_positive("spline_range", self.spline_range)
         check_int("depth", self.depth, minimum=1)
         check_choice("activation", self.activation, tuple(ACTIVATIONS))
+        check_choice("permutation", self.permutation, PERMUTATIONS)
+        if self.init_scale is not None:
+            check_positive("init_scale", self.init_scale)
 
 
 class LULinear(AbstractBijection):
@@ -133,6 +151,16 @@ def _permutation(dim: int, layer: int) -> AbstractBijection:
     return Permute(jax.random.permutation(jax.random.fold_in(jax.random.key(20_260_12), layer), dim))
 
 
+def _parity_order(dim: int, layer: int) -> np.ndarray:
+    """Coordinates of one parity first: even-indexed first on even layers, odd-indexed first on odd ones.
+    A coupling layer between this order and its inverse keeps the first ``dim // 2`` of them (the
+    conditioning half) and transforms the rest, so consecutive layers swap the roles of even and odd
+    coordinates (for odd ``dim`` one coordinate of the first parity is transformed too)."""
+    index = np.arange(dim)
+    first = index[index % 2 == layer % 2]
+    return np.concatenate([first, index[index % 2 != layer % 2]])
+
+
 def _identity_start(layer: Coupling | MaskedAutoregressive) -> AbstractBijection:
     """``layer`` with the floating-point arrays of its conditioner's output layer set to zero (the mask of
     a masked layer is boolean and stays): its spline parameters start at flowjax's identity."""
@@ -142,6 +170,17 @@ def _identity_start(layer: Coupling | MaskedAutoregressive) -> AbstractBijection
         where = lambda b: b.masked_autoregressive_mlp.layers[-1]  # noqa: E731
     return eqx.tree_at(where, layer, replace_fn=lambda last: jax.tree_util.tree_map(
         lambda x: jnp.zeros_like(x) if eqx.is_inexact_array(x) else x, last))
+
+
+def _small_init(layer: Coupling | MaskedAutoregressive, scale: float, key: jax.Array) -> AbstractBijection:
+    """``layer`` with its conditioner's weights redrawn from a normal of standard deviation ``scale``
+    truncated at ±2 standard deviations and its biases at zero (the boolean masks of a masked layer stay)."""
+    where = (lambda b: b.conditioner) if isinstance(layer, Coupling) else (lambda b: b.masked_autoregressive_mlp)  # noqa: E731
+    leaves, treedef = jax.tree_util.tree_flatten(where(layer))
+    keys = jax.random.split(key, len(leaves))
+    new = [scale * jax.random.truncated_normal(k, -2.0, 2.0, x.shape, x.dtype) if eqx.is_inexact_array(x) and x.ndim == 2
+           else jnp.zeros_like(x) if eqx.is_inexact_array(x) else x for x, k in zip(leaves, keys)]
+    return eqx.tree_at(where, layer, jax.tree_util.tree_unflatten(treedef, new))
 
 
 def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Transformed:
@@ -157,6 +196,7 @@ def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Tr
     spline = RationalQuadraticSpline(knots=config.n_bins - 1, interval=config.spline_range)
     activation = ACTIVATIONS[config.activation]
     layers = []
+    alternate = config.permutation == "alternate" and dim > 1
     for i, k in enumerate(jax.random.split(key, config.n_transforms)):
         if config.kind == "nsf":
             core = Coupling(k, transformer=spline, untransformed_dim=dim // 2, dim=dim, cond_dim=cond_dim,
@@ -164,13 +204,23 @@ def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Tr
         else:
             core = MaskedAutoregressive(k, transformer=spline, dim=dim, cond_dim=cond_dim, nn_width=config.hidden,
                                         nn_depth=config.depth, nn_activation=activation)
+        if config.init_scale is not None:
+            core = _small_init(core, config.init_scale, jax.random.fold_in(k, 1))
         if config.identity_start:
             core = _identity_start(core)
-        parts = [core]
-        if dim > 1:
-            parts.append(_permutation(dim, i))
-            if config.kind == "nsf" and config.lu:
-                parts.append(LULinear(dim))
+        if alternate and config.kind == "nsf":
+            order = _parity_order(dim, i)
+            parts = [Permute(order), core, Permute(np.argsort(order))]
+        elif alternate:
+            # every layer has one structure (the scan below): a reversal before and after, or neither
+            parts = [Permute(np.arange(dim)[::-1] if i % 2 else np.arange(dim)), core,
+                     Permute(np.arange(dim)[::-1] if i % 2 else np.arange(dim))]
+        else:
+            parts = [core]
+            if dim > 1:
+                parts.append(_permutation(dim, i))
+        if dim > 1 and config.kind == "nsf" and config.lu:
+            parts.append(LULinear(dim))
         layers.append(Chain(parts).merge_chains() if len(parts) > 1 else core)
     # every layer has one structure: stack the layers and scan (one compiled layer, not n_transforms)
     body = Scan(jax.tree_util.tree_map(lambda *a: jnp.stack(a) if eqx.is_array(a[0]) else a[0], *layers))

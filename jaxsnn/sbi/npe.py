@@ -1,8 +1,8 @@
 """Neural posterior estimation (NPE) with Equinox-native conditional flows, trained as an ensemble.
 
-The flows (:mod:`jaxsnn.sbi.flows`) are a masked autoregressive rational-quadratic spline flow
-(``"maf"``, the default) and a spline coupling flow with permutations and LU mixing between its
-layers (``"nsf"``, as sbi's NSF). θ and x are z-scored with the training set's mean and
+The flows (:mod:`jaxsnn.sbi.flows`) are a rational-quadratic spline coupling flow (``"nsf"``, the
+default: alternating masks; random permutations and LU mixing as sbi's NSF on request) and a masked
+autoregressive spline flow (``"maf"``). θ and x are z-scored with the training set's mean and
 standard deviation; the loss is the negative log density of θ given x (maximum-likelihood NPE), and
 the training loop is :func:`jaxsnn.sbi.training.train_ensemble` (a jitted ``lax.scan`` over optimizer
 steps, members vmapped). An ensemble's density is the equal-weight mixture of its members.
@@ -369,7 +369,8 @@ def load_posterior(path: str | Path) -> Posterior:
         raise ValueError(f"{path}: posterior format version {version} is not one this jaxsnn reads "
                          f"({POSTERIOR_FORMAT_VERSION}); it was written by {header.get('versions', 'a newer jaxsnn')}")
     prior = BoxPrior(np.asarray(header["prior"]["low"]), np.asarray(header["prior"]["high"]), tuple(header["prior"]["names"]))
-    flow = FlowConfig(**header["flow"])
+    # fields added after format 3 was introduced take the value that files written before them were built with
+    flow = FlowConfig(**{"permutation": "random", **header["flow"]})
     dims = (prior.dim, len(header["x_names"]))
     probe = _template(dims[0], dims[1], flow)[0]
     expected = param_table(probe, member_axis=False)

@@ -30,11 +30,12 @@ def _perturbed(flow, key, scale=0.3):
     return paramax.unwrap(eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), static))
 
 
-@pytest.mark.parametrize("kind", ["nsf", "maf"])
-@pytest.mark.parametrize("dim", [1, 3])
-def test_flow_is_invertible_with_exact_log_det(kind, dim):
-    flow = _perturbed(make_flow(dim, 2, FlowConfig(kind=kind, n_transforms=3, hidden=8), jax.random.key(0)),
-                      jax.random.key(1))
+@pytest.mark.parametrize(("kind", "dim", "permutation"), [
+    ("nsf", 1, "random"), ("nsf", 3, "random"), ("maf", 1, "random"), ("maf", 3, "random"),
+    ("nsf", 5, "alternate"), ("maf", 4, "alternate")])
+def test_flow_is_invertible_with_exact_log_det(kind, dim, permutation):
+    config = FlowConfig(kind=kind, n_transforms=3, hidden=8, permutation=permutation, lu=permutation == "random")
+    flow = _perturbed(make_flow(dim, 2, config, jax.random.key(0)), jax.random.key(1))
     bijection = flow.bijection  # base → θ
     cond = jnp.array([0.3, -1.1])
     z = jax.random.normal(jax.random.key(2), (16, dim)) * 1.5
@@ -64,11 +65,30 @@ def test_identity_start_is_the_standard_normal_and_trains(kind):
     base = jax.scipy.stats.norm.logpdf(theta).sum(-1)
     flow = make_flow(4, 2, config, jax.random.key(0))
     np.testing.assert_allclose(paramax.unwrap(flow).log_prob(theta, condition=cond), base, atol=1e-5)
-    random = paramax.unwrap(make_flow(4, 2, FlowConfig(kind=kind, n_transforms=2, hidden=8), jax.random.key(0)))
+    random = paramax.unwrap(make_flow(4, 2, FlowConfig(kind=kind, n_transforms=2, hidden=8, identity_start=False),
+                                      jax.random.key(0)))
     assert np.max(np.abs(random.log_prob(theta, condition=cond) - base)) > 1e-2
     params, static = partition_flow(flow)
     grads = jax.grad(lambda p: -jnp.mean(paramax.unwrap(eqx.combine(p, static)).log_prob(theta, condition=cond)))(params)
     assert sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads)) > 0
+
+
+def test_alternating_coupling_layers_swap_even_and_odd_coordinates():
+    """With ``permutation="alternate"`` and no LU mixing, the first coupling layer (θ → base) leaves the
+    even-indexed coordinates alone and moves the odd ones, the second the reverse: its Jacobian is
+    lower-triangular in (even, odd) blocks, so an odd coordinate's image depends on the even ones."""
+    config = FlowConfig(kind="nsf", n_transforms=2, hidden=8, lu=False, permutation="alternate")
+    flow = _perturbed(make_flow(6, 1, config, jax.random.key(0)), jax.random.key(1), scale=0.5)
+    layers = flow.bijection.bijection.bijection  # Invert(Scan(Chain)): the stacked layers, θ → base
+    theta = jnp.linspace(-1.0, 1.0, 6)
+    cond = jnp.array([0.2])
+    even, odd = np.arange(6) % 2 == 0, np.arange(6) % 2 == 1
+    for i, moved in enumerate((odd, even)):
+        layer = jax.tree_util.tree_map(lambda a: a[i] if eqx.is_array(a) else a, layers)
+        jacobian = np.asarray(jax.jacfwd(lambda t: layer.transform(t, cond))(theta))
+        np.testing.assert_allclose(jacobian[~moved][:, ~moved], np.eye(int((~moved).sum())), atol=1e-6)
+        np.testing.assert_array_equal(jacobian[~moved][:, moved], 0.0)
+        assert np.all(np.abs(jacobian[moved][:, ~moved]).max(axis=1) > 1e-4)  # conditioned on the other half
 
 
 def test_lu_linear_inverse_and_log_det():
@@ -132,6 +152,32 @@ def test_sample_n_for_one_observation_and_log_prob():
         post.sample(jax.random.key(0), np.array([0.5]))
     with pytest.raises(ValueError, match="x_names must name the 1 columns"):
         train_npe(theta, x, box_prior([0, 0], [1, 1]), x_names=("a", "b"))
+
+
+def test_a_file_without_the_permutation_field_loads_the_random_permutations_it_was_built_with(tmp_path):
+    """Posterior files written before ``FlowConfig.permutation`` existed hold flows with random
+    permutations: loading one must build those (the permutations are not parameters, so a wrong
+    guess would load without error and give other densities)."""
+    import json
+
+    from jaxsnn.sbi import load_posterior, save_posterior
+
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0, 1, (200, 3))
+    x = theta @ np.array([1.0, -1.0, 0.5]) + rng.normal(0, 0.05, 200)
+    post, _ = train_npe(theta, x, box_prior([0, 0, 0], [1, 1, 1]), n_members=1, train=TrainConfig(batch_size=50, max_epochs=10),
+                        flow=FlowConfig(kind="maf", n_transforms=2, hidden=8, permutation="random", identity_start=False))
+    path = tmp_path / "post.npz"
+    save_posterior(path, post)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(str(arrays["header"]))
+    del header["flow"]["permutation"], header["flow"]["init_scale"]
+    arrays["header"] = np.asarray(json.dumps(header))
+    np.savez(path, **arrays)
+    loaded = load_posterior(path)
+    assert loaded.flow.permutation == "random"
+    np.testing.assert_allclose(loaded.log_prob(theta[:20], x[:20, None]), post.log_prob(theta[:20], x[:20, None]), rtol=1e-5)
 
 
 def test_import_is_light():

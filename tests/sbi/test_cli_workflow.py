@@ -194,7 +194,7 @@ def test_sbijax_posterior_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"format 2 holds an sbijax/haiku flow \(kind 'spline'.*'sbijax': '0.4.2'.*"
                                          r"no longer builds.*fit the posterior again"):
         load_posterior(path)
-    with pytest.raises(ValueError, match=r"kind 'spline' was sbijax's.*use kind='maf'"):
+    with pytest.raises(ValueError, match=r"kind 'spline' was sbijax's.*use kind='nsf'"):
         FlowConfig(kind="spline")
 
 

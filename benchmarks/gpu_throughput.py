@@ -52,7 +52,7 @@ def setup(family_name: str, n_rules: int, options: dict):
     state = net.init_state(params, n_rules)._replace(overflow=jnp.zeros((n_rules,), jnp.int32))
     state = jax.tree_util.tree_map(jnp.copy, state)  # one buffer per leaf: init shares some, and donation needs them apart
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(0), i))(jnp.arange(n_rules, dtype=jnp.uint32))
-    return net, params, state, keys, static_slots(net, params)
+    return net, params, state, keys, static_slots(net, params, n_rules)
 
 
 def chunk_program(net, n_steps: int, slots: dict):
@@ -83,7 +83,7 @@ def measure(family_name: str, n_rules: int, options: dict, steps: int, chunk: in
         new = program(params, state, keys)
         while np.any(np.asarray(new.overflow) > before):
             reruns += 1
-            slots = grow_slots(net, slots)
+            slots = grow_slots(net, slots, n_rules)
             program = chunk_program(net, chunk, slots)
             new = program(params, jax.tree_util.tree_map(jnp.copy, saved), keys)
         return new

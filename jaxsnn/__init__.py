@@ -40,7 +40,7 @@ from .plasticity import MLPPlasticity, PlasticityRule, PolynomialPlasticity, Syn
 from .sources import BernoulliSources, RenewalSources
 from .neurons import AdEx, COBALIF, CVAIF, LIF, ConductanceIF, NeuronInput
 from .surrogate import Arctan, EscapeNoise, FastSigmoid, Sigmoid, Triangle
-from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate
+from .simulate import Record, SimulationResult, SpikeEvents, integrate, simulate, static_slots
 from . import metrics
 from .metrics import FSBIMetrics, RunInfo, StreamingMetric
 
@@ -51,7 +51,7 @@ __all__ = [
     "Arctan", "EscapeNoise", "FastSigmoid", "Sigmoid", "Triangle", "Connectivity", "CurrentInput", "Network", "NetworkParams", "NetworkState",
     "PoissonInput", "PoissonTarget", "Population", "Projection", "broadcast_params", "network_step",
     "stack_params", "AdEx", "COBALIF", "CVAIF", "LIF", "ConductanceIF", "NeuronInput", "Record",
-    "SimulationResult", "SpikeEvents", "integrate", "simulate", "RateGuard", "MLPPlasticity", "PlasticityRule",
+    "SimulationResult", "SpikeEvents", "integrate", "simulate", "static_slots", "RateGuard", "MLPPlasticity", "PlasticityRule",
     "PolynomialPlasticity", "Synapses", "Trace", "pair_window", "BernoulliSources", "RenewalSources",
     "Parameter", "RuleFamily", "get_family",
 ]

@@ -46,8 +46,8 @@ from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
 from .plasticity import PlasticityRule, Synapses, at_members, check_rule, trace_decay
 from .propagation import (
-    CompactSpikes, FusedProjections, SpikeIndex, compact_spikes, deliver_dense, deliver_events, deliver_fused,
-    index_spikes, transmit_and_update_pre, update_post,
+    CompactSpikes, FusedProjections, PooledSpikes, SpikeIndex, deliver_dense, deliver_events, deliver_fused,
+    index_spikes, pool_spikes, transmit_and_update_pre, update_post,
 )
 from .sources import BernoulliSources, RenewalSources, renewal_source_ids, renewal_uniforms, source_spikes
 from .stp import STPParams, STPState, stp_on_spike
@@ -594,9 +594,9 @@ def network_step(
         member_keys: ``[B]`` keys of the members, needed by renewal inputs (which draw from
             ``fold_in(member_key, emission step)``).
         capacity: None for the event strategy (loops over the step's spikes, cost in proportion to
-            activity); else the static strategy (:func:`static_capacity`): spikes per step and member
-            of each population and Bernoulli Poisson input compacted into this many slots, every shape
-            fixed. A step in which some member's spikes did not fit adds 1 to that member's
+            activity); else the static strategy (:func:`static_capacity`): the spikes of the whole
+            batch in one step of each population and Bernoulli Poisson input compacted into this many
+            slots, every shape fixed. A step in which some member's spikes did not fit adds 1 to that member's
             ``state.overflow`` (which must then be an ``[B]`` int32 array): its results are wrong and
             the caller reruns with a larger capacity (:func:`jaxsnn.simulate` does).
     Returns:
@@ -654,9 +654,9 @@ def network_step(
             size = net.population(pop).size
             targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]
 
-    indexed: dict[Any, SpikeIndex | CompactSpikes] = {}  # one per presynaptic array: (population, delay) or input
+    indexed: dict[Any, SpikeIndex | CompactSpikes | PooledSpikes] = {}  # one per presynaptic array: (population, delay) or input
 
-    def index_of(key: Any, x: Array) -> SpikeIndex | CompactSpikes:
+    def index_of(key: Any, x: Array) -> SpikeIndex | CompactSpikes | PooledSpikes:
         if key not in indexed:
             indexed[key] = indexer(key[0] if isinstance(key, tuple) else key, x)
         return indexed[key]
@@ -721,18 +721,19 @@ def network_step(
 
 class _Indexer:
     """Indexes one step's spikes for the event loops (:class:`SpikeIndex`), or, with capacities (the
-    static strategy), compacts them (:class:`CompactSpikes`) and remembers which members overflowed."""
+    static strategy), compacts them into slots shared by the batch (:class:`PooledSpikes`) and remembers
+    which members overflowed."""
 
     def __init__(self, capacity: dict[str, int] | None):
         self.capacity = capacity
         self.flags: list[Array] = []
 
-    def __call__(self, name: str, spikes: Array) -> SpikeIndex | CompactSpikes:
+    def __call__(self, name: str, spikes: Array) -> SpikeIndex | PooledSpikes:
         if self.capacity is None:
             return index_spikes(spikes)
         if name not in self.capacity:
             raise ValueError(f"the static strategy needs a spike capacity for {name!r}; given for {sorted(self.capacity)}")
-        compact = compact_spikes(spikes, self.capacity[name])
+        compact = pool_spikes(spikes, self.capacity[name])
         self.flags.append(compact.overflow)
         return compact
 
@@ -751,9 +752,10 @@ class _Indexer:
 
 
 def static_capacity(size: int, dt: float, rate: float = 50.0) -> int:
-    """Spike slots per step and member for ``size`` neurons (or sources) firing at up to ``rate`` Hz on
-    average: the Poisson mean plus 8 standard deviations and 8, at most ``size``. A run whose activity
-    exceeds it overflows and is rerun with a larger capacity (never silently cut)."""
+    """Spike slots per step for ``size`` neurons (or sources; a batch of B networks: B times a
+    population's size) firing at up to ``rate`` Hz on average: the Poisson mean plus 8 standard
+    deviations and 8, at most ``size``. A run whose activity exceeds it overflows and is rerun with a
+    larger capacity (never silently cut)."""
     mean = size * rate * dt
     return int(min(size, math.ceil(mean + 8 * math.sqrt(mean) + 8)))
 

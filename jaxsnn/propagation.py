@@ -116,14 +116,48 @@ def compact_spikes(spikes: Array, capacity: int) -> CompactSpikes:
     return CompactSpikes(ids, fired.sum(axis=1, dtype=jnp.int32), n)
 
 
-def walk_spike_blocks(index: SpikeIndex | CompactSpikes, block: int, body, carry):
+class PooledSpikes(NamedTuple):
+    """Spikes of one step of a population over a batch, compacted into slots that the whole batch shares
+    (the accelerator strategy: fixed shapes; a silent or stopped member takes no slot, and the batch's
+    slots need headroom for the fluctuation of its total, not of every member's count).
+
+    ids: ``[slots]`` int32 global ids ``b * n + j`` in increasing order (member by member, as
+        :meth:`CompactSpikes.gids`), ``B * n`` where unused.
+    count: ``[B]`` int32 spikes of each member in the step.
+    n: population size (static).
+    """
+
+    ids: Array
+    count: Array
+    n: int
+
+    @property
+    def overflow(self) -> Array:
+        """``[B]`` bool: members some of whose spikes did not fit (those after the last slot)."""
+        return (jnp.cumsum(self.count) > self.ids.shape[0]) & (self.count > 0)
+
+    def gids(self) -> Array:
+        """``[slots]`` global ids in increasing order, ``B * n`` for unused slots."""
+        return self.ids
+
+
+def pool_spikes(spikes: Array, slots: int) -> PooledSpikes:
+    """``[B, n]`` 0/1 spikes as :class:`PooledSpikes` in ``slots`` slots for the whole batch (one prefix
+    sum and scatter over the flattened batch: fixed shapes)."""
+    batch, n = spikes.shape
+    fired = spikes > 0
+    ids = jnp.nonzero(fired.reshape(-1), size=slots, fill_value=batch * n)[0].astype(jnp.int32)
+    return PooledSpikes(ids, fired.sum(axis=1, dtype=jnp.int32), n)
+
+
+def walk_spike_blocks(index: SpikeIndex | CompactSpikes | PooledSpikes, block: int, body, carry):
     """``carry = body(i, gid, carry)`` for the blocks ``i = 0, 1, ...`` of ``block`` spikes of the step
     (``gid``: ``[block]`` global ids in increasing order, padded with ``index.size``), as a loop whose
     number of turns is the step's spike count over ``block``. Returns the final carry.
 
-    :class:`CompactSpikes` are walked as one block of all their slots (``B * capacity`` ids, no loop):
-    the same ids in the same order, so the same sums, with static shapes."""
-    if isinstance(index, CompactSpikes):
+    :class:`CompactSpikes` and :class:`PooledSpikes` are walked as one block of all their slots (no
+    loop): the same ids in the same order, so the same sums, with static shapes."""
+    if isinstance(index, (CompactSpikes, PooledSpikes)):
         return body(jnp.int32(0), index.gids(), carry)
     offsets = jnp.arange(block, dtype=jnp.int32)
     n_blocks = (index.count + block - 1) // block
@@ -136,7 +170,7 @@ def walk_spike_blocks(index: SpikeIndex | CompactSpikes, block: int, body, carry
 
 
 def deliver_events(
-    index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
+    index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
 ) -> Array:
     """Summed weights of the indexed spikes onto each postsynaptic neuron.
 
@@ -233,7 +267,7 @@ _OUT_OF_RANGE = np.int32(2**31 - 1)
 
 
 def transmit_and_update_pre(
-    index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
+    index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
 ) -> tuple[Array, Array]:
     """Transmit the indexed presynaptic spikes through per-member weights and apply on-pre updates.
 
@@ -273,7 +307,7 @@ def transmit_and_update_pre(
     return acc.reshape(batch, n_post), weights
 
 
-def update_post(index: SpikeIndex | CompactSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
+def update_post(index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
     """On-post updates: for each indexed spike of the postsynaptic population, every synapse onto it
     takes ``update(member [b, 1], pre [b, k], post [b, 1], w [b, k]) -> new w``. ``weights``:
     ``[batch, n_synapses]``; returns the updated weights."""

@@ -365,29 +365,31 @@ def resolve_strategy(strategy: str) -> str:
     return "event" if jax.default_backend() == "cpu" else "static"
 
 
-def static_slots(net: Network, params: NetworkParams, given: dict[str, int] | None = None) -> dict[str, int]:
-    """Spike slots per step and member of the static strategy: ``given`` where named, else
-    :func:`jaxsnn.network.static_capacity` of each population (50 Hz) and Bernoulli Poisson input (its
-    largest rate in ``params``)."""
+def static_slots(net: Network, params: NetworkParams, batch: int, given: dict[str, int] | None = None) -> dict[str, int]:
+    """Spike slots per step of the static strategy, shared by the ``batch`` members: ``given`` where
+    named, else :func:`jaxsnn.network.static_capacity` of each population (50 Hz) and Bernoulli Poisson
+    input (its largest rate in ``params``) over the whole batch (B times its size). Sharing the slots
+    needs headroom for the batch's total, not for every member: at B = 1024 members of 4096 E neurons
+    that is 22 slots per member instead of 65, and a silent or stopped member takes none."""
     given = dict(given or {})
     names = [p.name for p in net.populations] + [i.name for i in net.poisson_inputs]
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise ValueError(f"spike_capacity names {unknown}; the network's populations and inputs are {names}")
-    slots = {p.name: given.get(p.name, static_capacity(p.size, net.dt)) for p in net.populations}
+    slots = {p.name: given.get(p.name, static_capacity(batch * p.size, net.dt)) for p in net.populations}
     for inp in net.poisson_inputs:
         if not isinstance(inp.sources, RenewalSources):  # renewal sources draw ids into their own capacity
             rate = float(np.max(np.asarray(params.rates[inp.name])))
-            slots[inp.name] = given.get(inp.name, static_capacity(inp.n_sources, net.dt, rate))
+            slots[inp.name] = given.get(inp.name, static_capacity(batch * inp.n_sources, net.dt, rate))
     for name, value in slots.items():
         check_int(f"spike_capacity[{name!r}]", value, minimum=1)
     return slots
 
 
-def grow_slots(net: Network, slots: dict[str, int]) -> dict[str, int]:
-    """Twice the slots, at most the size of each population or input."""
+def grow_slots(net: Network, slots: dict[str, int], batch: int) -> dict[str, int]:
+    """Twice the slots, at most every neuron (or source) of the ``batch`` members."""
     sizes = {p.name: p.size for p in net.populations} | {i.name: i.n_sources for i in net.poisson_inputs}
-    return {name: min(sizes[name], 2 * value) for name, value in slots.items()}
+    return {name: min(batch * sizes[name], 2 * value) for name, value in slots.items()}
 
 
 def run_until_no_overflow(run: Callable[..., tuple], net: Network, slots: dict[str, int], args: tuple,
@@ -403,7 +405,7 @@ def run_until_no_overflow(run: Callable[..., tuple], net: Network, slots: dict[s
     start = jax.device_get(args) if donated else args
     out = run(slots, *args)
     while bool(np.any(np.asarray(out[0].overflow) > before)):
-        slots = grow_slots(net, slots)
+        slots = grow_slots(net, slots, before.shape[0])
         out = run(slots, *(jax.device_put(start) if donated else start))
     return out, slots
 
@@ -451,12 +453,13 @@ def simulate(
         strategy: how spikes propagate: ``"event"`` (loops over each step's spikes: cost in proportion
             to activity, the CPU's choice), ``"static"`` (every shape fixed per step, no loop whose trip
             count depends on the data: the accelerators' choice; spikes compacted into
-            ``spike_capacity`` slots per step and member), or ``"auto"``: static on GPU/TPU, else event.
+            ``spike_capacity`` slots per step shared by the batch), or ``"auto"``: static on GPU/TPU, else event.
             Both give the same spikes; a chunk in which some member's spikes did not fit the static
             capacity is rerun from its start with the capacities doubled (same random numbers, same
             result), so nothing is dropped.
-        spike_capacity: static strategy: slots per step and member by population (and Bernoulli Poisson
-            input) name; default :func:`jaxsnn.network.static_capacity` (50 Hz on average with headroom).
+        spike_capacity: static strategy: slots per step for the whole batch by population (and Bernoulli
+            Poisson input) name; default :func:`static_slots` (50 Hz on average over the batch, with
+            headroom).
     Returns:
         :class:`SimulationResult`.
     """
@@ -521,7 +524,7 @@ def simulate(
     start_step = first_step = int(state.step)  # first_step: of the next chunk
     run = RunInfo(net, start_step, n_steps, period_steps, b) if metrics else None
     carries = tuple(m.init(state, run) for m in metrics)  # validates names, on the host, before tracing
-    slots = static_slots(net, params, spike_capacity) if resolve_strategy(strategy) == "static" else None
+    slots = static_slots(net, params, b, spike_capacity) if resolve_strategy(strategy) == "static" else None
     if slots is not None and state.overflow is None:
         state = state._replace(overflow=jnp.zeros((b,), jnp.int32))
     # the chunks donate state and carries: copies with a buffer per leaf, so the caller's arrays (a state

@@ -397,7 +397,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
     period = config.weight_sample_period
     static = resolve_strategy(config.strategy) == "static"
     kernel = None if static else _kernel_of(config, net, params)
-    slots = static_slots(net, params) if static else None
+    slots = static_slots(net, params, n_rules) if static else None
     # the XLA path donates its state: one copy of the weights on the device, not two; a rerun after
     # overflow starts from a host copy of the chunk's first state
     donate = kernel is None
@@ -515,7 +515,7 @@ def _static_record_program(task: Any, n_rules: int, seed: int, overrides: dict) 
     config = make_config(task, **{**overrides, "strategy": "static"})
     theta = np.tile(np.asarray(config.family.published, np.float64), (n_rules, 1))
     structure, net, params, block, ext_capacity, _, periods_per_chunk = _batch(config, theta, seed)
-    slots = static_slots(net, params)
+    slots = static_slots(net, params, n_rules)
     programs = _programs(structure, net, None, n_rules, block, ext_capacity, periods_per_chunk, slots, True)
     state = _initial_state(net, params, n_rules, True, False)
     monitored = {k: jnp.asarray(v) for k, v in structure.monitored.items()}

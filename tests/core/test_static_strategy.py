@@ -11,7 +11,7 @@ import pytest
 import jaxsnn
 from jaxsnn import fsbi
 from jaxsnn.networks import coba_initial_state, coba_network
-from jaxsnn.propagation import compact_spikes
+from jaxsnn.propagation import compact_spikes, pool_spikes
 
 
 def small_coba():
@@ -47,6 +47,32 @@ def test_compact_spikes_counts_what_does_not_fit():
     np.testing.assert_array_equal(c.ids, [[1, 2, 4], [5, 5, 5], [0, 1, 2]])
     np.testing.assert_array_equal(c.count, [3, 0, 5])
     np.testing.assert_array_equal(c.overflow, [False, False, True])
+
+
+def test_pooled_slots_are_shared_by_the_batch():
+    """The static strategy's slots are shared by the batch: the global ids in increasing order (member by
+    member, as the event strategy walks them), a silent member takes no slot, and only the members whose
+    spikes fall after the last slot are reported as overflowing."""
+    spikes = jnp.asarray([[0, 1, 1, 0, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], jnp.float32)
+    pooled = pool_spikes(spikes, 8)
+    np.testing.assert_array_equal(pooled.gids(), [1, 2, 4, 10, 11, 12, 13, 14])
+    np.testing.assert_array_equal(pooled.count, [3, 0, 5])
+    np.testing.assert_array_equal(pooled.overflow, [False, False, False])
+    cut = pool_spikes(spikes, 6)
+    np.testing.assert_array_equal(cut.gids(), [1, 2, 4, 10, 11, 12])
+    np.testing.assert_array_equal(cut.overflow, [False, False, True])
+    np.testing.assert_array_equal(pool_spikes(spikes, 2).overflow, [True, False, True])
+    np.testing.assert_array_equal(pool_spikes(jnp.zeros((2, 3)), 2).gids(), [6, 6])
+
+
+def test_default_slots_are_sized_for_the_batch():
+    """Default slots cover the batch's total at 50 Hz with headroom: more slots for a larger batch, but
+    fewer per member (the total's relative fluctuation shrinks), never more than every neuron."""
+    net, params, _ = small_coba()
+    one, many = jaxsnn.static_slots(net, params, 1), jaxsnn.static_slots(net, params, 1024)
+    for pop, size in (("E", 400), ("I", 100)):
+        assert one[pop] <= size and many[pop] <= 1024 * size
+        assert one[pop] < many[pop] < 1024 * one[pop] / 2
 
 
 def test_one_static_step_has_no_data_dependent_loop():
@@ -109,7 +135,7 @@ def test_fsbi_static_strategy_equals_the_event_strategy(monkeypatch):
     assert sum(len(t) for t, _ in event.spikes["E"]) > 500
     import jaxsnn.fsbi.run as fsbi_run
 
-    monkeypatch.setattr(fsbi_run, "static_slots", lambda net, params, given=None: {"E": 4, "I": 2})
+    monkeypatch.setattr(fsbi_run, "static_slots", lambda net, params, batch, given=None: {"E": 4, "I": 2})
     static = fsbi.simulate(theta, strategy="static", **opts)
     for p in ("E", "I"):
         for (ta, ia), (tb, ib) in zip(event.spikes[p], static.spikes[p]):

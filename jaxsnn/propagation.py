@@ -82,8 +82,9 @@ def members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]
 
 
 class CompactSpikes(NamedTuple):
-    """Spikes of one step of a population over a batch, compacted into a fixed capacity per member (the
-    accelerator strategy: every shape static, no loop whose trip count depends on the data).
+    """Spikes of one step over a batch as a fixed number of ids per member (the accelerator strategy:
+    every shape static, no loop whose trip count depends on the data); the ids that renewal sources draw
+    come in this form.
 
     ids: ``[B, capacity]`` int32 neuron ids in increasing order, ``n`` where unused.
     count: ``[B]`` int32 spikes of each member in the step; ``count > capacity`` means some were cut
@@ -105,15 +106,6 @@ class CompactSpikes(NamedTuple):
         batch = self.ids.shape[0]
         member = jnp.arange(batch, dtype=jnp.int32)[:, None]
         return jnp.where(self.ids < self.n, member * self.n + self.ids, batch * self.n).reshape(-1)
-
-
-def compact_spikes(spikes: Array, capacity: int) -> CompactSpikes:
-    """``[B, n]`` 0/1 spikes as :class:`CompactSpikes` of ``capacity`` per member (a prefix sum and a
-    scatter per member: fixed shapes)."""
-    n = spikes.shape[1]
-    fired = spikes > 0
-    ids = jax.vmap(lambda x: jnp.nonzero(x, size=capacity, fill_value=n)[0])(fired).astype(jnp.int32)
-    return CompactSpikes(ids, fired.sum(axis=1, dtype=jnp.int32), n)
 
 
 class PooledSpikes(NamedTuple):

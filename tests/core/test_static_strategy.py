@@ -11,7 +11,7 @@ import pytest
 import jaxsnn
 from jaxsnn import fsbi
 from jaxsnn.networks import coba_initial_state, coba_network
-from jaxsnn.propagation import compact_spikes, pool_spikes
+from jaxsnn.propagation import pool_spikes
 
 
 def small_coba():
@@ -39,14 +39,6 @@ def test_static_strategy_gives_the_event_strategys_spikes(capacity):
         for a, b in zip(spikes_of(event)[p], spikes_of(static)[p]):
             np.testing.assert_array_equal(a, b)
     assert static.final_state.overflow is not None and event.final_state.overflow is None
-
-
-def test_compact_spikes_counts_what_does_not_fit():
-    spikes = jnp.asarray([[0, 1, 1, 0, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], jnp.float32)
-    c = compact_spikes(spikes, 3)
-    np.testing.assert_array_equal(c.ids, [[1, 2, 4], [5, 5, 5], [0, 1, 2]])
-    np.testing.assert_array_equal(c.count, [3, 0, 5])
-    np.testing.assert_array_equal(c.overflow, [False, False, True])
 
 
 def test_pooled_slots_are_shared_by_the_batch():

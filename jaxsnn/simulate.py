@@ -392,6 +392,19 @@ def grow_slots(net: Network, slots: dict[str, int], batch: int) -> dict[str, int
     return {name: min(batch * sizes[name], 2 * value) for name, value in slots.items()}
 
 
+def slots_for_live_members(net: Network, params: NetworkParams, slots: dict[str, int], sized_for: int,
+                           alive: int) -> tuple[dict[str, int], int]:
+    """Smaller slots once the members still running (``alive``) are at most half of those the ``slots``
+    were sized for (``sized_for``): scaled by the ratio of :func:`static_slots` for the two counts,
+    keeping any growth after overflow. Stopped (blown-up) members emit no spikes, so the slots they had
+    would only cost padded work. Returns the slots and the member count they are now sized for
+    (unchanged while more than half still run: at most a log2(B) of recompilations)."""
+    if alive < 1 or 2 * alive > sized_for:
+        return slots, sized_for
+    now, before = static_slots(net, params, alive), static_slots(net, params, sized_for)
+    return {k: min(v, max(1, math.ceil(v * now[k] / before[k]))) for k, v in slots.items()}, alive
+
+
 def run_until_no_overflow(run: Callable[..., tuple], net: Network, slots: dict[str, int], args: tuple,
                           donated: bool = True) -> tuple[tuple, dict[str, int]]:
     """One chunk of the static strategy, rerun until no spike was lost: ``run(slots, *args)``, whose
@@ -525,6 +538,7 @@ def simulate(
     run = RunInfo(net, start_step, n_steps, period_steps, b) if metrics else None
     carries = tuple(m.init(state, run) for m in metrics)  # validates names, on the host, before tracing
     slots = static_slots(net, params, b, spike_capacity) if resolve_strategy(strategy) == "static" else None
+    sized_for = b  # the members the slots are sized for
     if slots is not None and state.overflow is None:
         state = state._replace(overflow=jnp.zeros((b,), jnp.int32))
     # the chunks donate state and carries: copies with a buffer per leaf, so the caller's arrays (a state
@@ -554,6 +568,9 @@ def simulate(
         if slots is None:
             out = runner(structure, params, state, member_keys, carries)
         else:
+            if spike_capacity is None and state.guard is not None:  # stopped members give their slots back
+                slots, sized_for = slots_for_live_members(net, params, slots, sized_for,
+                                                          int(np.sum(np.asarray(state.guard.alive))))
             out, slots = run_until_no_overflow(
                 lambda sl, st, ca: _chunk_runner(net, indices, period_steps, chunk_periods, capacity, metrics, run, sl)(
                     structure, params, st, member_keys, ca), net, slots, (state, carries))

@@ -20,7 +20,7 @@ from .config import FSBIConfig, make_config
 from .metrics import step_times
 from .metrics_stream import finalize_metrics, init_accumulator, update_accumulator
 from ..network import Network, NetworkParams, NetworkState, network_step
-from ..simulate import resolve_strategy, run_until_no_overflow, static_slots
+from ..simulate import resolve_strategy, run_until_no_overflow, slots_for_live_members, static_slots
 from ..networks.fsbi import fsbi_network, fsbi_params, unbatched
 from .simulator import FSBIStructure, build_structure, default_ext_capacity, external_draws, external_uniforms
 
@@ -406,6 +406,7 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
         return _programs(structure, net, kernel, n_rules, block, ext_capacity, periods_per_chunk, slots, donate)
 
     programs = programs_for(slots)
+    sized_for = [n_rules]  # the rules the slots are sized for
 
     def run_chunk(call, *args):
         """``call(programs, *args)`` (``args[0]`` the state); with the static strategy, rerun until no
@@ -421,6 +422,11 @@ def simulate(theta: Any, *, task: Any = "polynomial", seed: int = 0, rule_ids: A
             out = call(programs, *a)
             return (out,) if isinstance(out, NetworkState) else out  # a bare state: advance's output
 
+        # blown-up rules emit no spikes: give their slots back once half of the rules have stopped
+        smaller, sized_for[0] = slots_for_live_members(net, params, slots, sized_for[0], int(np.sum(_alive(args[0]))))
+        if smaller != slots:
+            programs = programs_for(smaller)
+            slots = smaller
         out, slots = run_until_no_overflow(run, net, slots, args, donate)
         return out[0] if len(out) == 1 else out
 

@@ -67,6 +67,39 @@ def test_default_slots_are_sized_for_the_batch():
         assert one[pop] < many[pop] < 1024 * one[pop] / 2
 
 
+def test_stopped_members_give_their_slots_back(monkeypatch):
+    """Once at most half of the members still run (the others stopped by the rate guard), the static
+    strategy's chunks use slots sized for the running ones: the same spikes as the event strategy, and
+    fewer slots than at the start."""
+    import importlib
+
+    sim = importlib.import_module("jaxsnn.simulate")
+    net, _, _ = small_coba()
+    guarded = jaxsnn.Network(dt=net.dt, populations=net.populations, projections=net.projections,
+                             poisson_inputs=net.poisson_inputs, propagation="events", guard=jaxsnn.RateGuard("E", 100.0))
+    params = jaxsnn.broadcast_params(guarded.default_params(), 8)
+    state = guarded.init_state(params, 8)
+    state = state._replace(guard=state.guard._replace(alive=jnp.arange(8) < 3))  # 5 of 8 stopped
+    used = []
+
+    def recording(run, net_, slots, args, donated=True):
+        used.append(dict(slots))
+        return run_until_no_overflow(run, net_, slots, args, donated)
+
+    run_until_no_overflow = sim.run_until_no_overflow
+    monkeypatch.setattr(sim, "run_until_no_overflow", recording)
+    record = jaxsnn.Record(spikes={"E": None, "I": None}, period=0.01)
+    go = lambda strategy: jaxsnn.simulate(guarded, 0.05, jax.random.key(2), params=params, state=state,  # noqa: E731
+                                          record=record, strategy=strategy)
+    event, static = go("event"), go("static")
+    assert len(event.spikes["E"].step) > 100 and set(np.unique(event.spikes["E"].member)) <= {0, 1, 2}
+    for p in ("E", "I"):
+        for a, b in zip(spikes_of(event)[p], spikes_of(static)[p]):
+            np.testing.assert_array_equal(a, b)
+    full = jaxsnn.static_slots(guarded, params, 8)
+    assert used and all(u["E"] < full["E"] and u["I"] < full["I"] for u in used), (used, full)
+
+
 def test_one_static_step_has_no_data_dependent_loop():
     """The compiled step of the static strategy holds no while loop (XLA:GPU waits on the host at every
     turn of a loop whose trip count is data); the event strategy's does (its spike loops)."""

@@ -126,6 +126,31 @@ def test_one_static_step_has_no_data_dependent_loop():
         assert loops(None) > 0
 
 
+def _state_copies(compiled_text: str, state) -> list[str]:
+    """Shapes of the ``copy`` ops of a compiled program that copy an ``[R, n]`` array of the state."""
+    shapes = {tuple(leaf.shape) for leaf in jax.tree_util.tree_leaves(state) if getattr(leaf, "ndim", 0) == 2}
+    found = re.findall(r"= f32\[(\d+),(\d+)\]\S* copy\(", compiled_text)
+    return [f"[{a},{b}]" for a, b in found if (int(a), int(b)) in shapes]
+
+
+@pytest.mark.skipif(jax.default_backend() == "cpu", reason="XLA:CPU computes each updated neuron field in its own fusion, "
+                    "and a field that several of them read is copied first; an accelerator's multi-output fusions do not")
+def test_static_step_copies_no_state_array_on_an_accelerator():
+    """On a GPU or TPU, the compiled chunk of static steps (the state donated) copies no ``[R, n]`` state
+    array: every field is updated in place. (On a CPU, 25 such copies per step remain in this program;
+    BENCHMARKS.md, "The static strategy for accelerators".)"""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_throughput", pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    net, params, state, keys, slots = bench.setup("polynomial", 4, dict(n_exc=200, n_inh=50))
+    text = bench.chunk_program(net, 10, slots).lower(params, state, keys).compile().as_text()
+    assert _state_copies(text, state) == []
+
+
 def test_fsbi_recording_chunk_keeps_one_copy_of_the_weights():
     """The compiled recording chunk of the static strategy (what a GPU runs for the metric window) holds
     the plastic weights once: the state is donated (its outputs alias its arguments) and no weight-shaped

@@ -12,7 +12,8 @@ and warms up on one chunk, then times ``--steps`` steps from there and extrapola
 Overflowing slots are doubled and the chunk rerun, as ``jaxsnn.simulate`` does; the number of reruns
 is printed.
 
-Printed per row: ms per step, rules/s for 70 s, the compiled chunk's memory (``memory_analysis``:
+Printed per row: ms per step, rules/s for 70 s, the copies of [R, n] state arrays per step in the compiled
+program (0 where every field is updated in place), the compiled chunk's memory (``memory_analysis``:
 arguments + temporaries, per rule), the device's peak memory where it reports one, and XLA's cost model:
 ``cost_analysis`` bytes accessed per rule and step (it counts the body of the time loop once, so the
 figure is one step's, and it counts every scatter as reading and writing its whole operand, so it
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 
@@ -96,6 +98,9 @@ def measure(family_name: str, n_rules: int, options: dict, steps: int, chunk: in
     compiled = program.lower(params, state, keys).compile()
     compile_s = time.perf_counter() - t0
     memory = compiled.memory_analysis()
+    state_shapes = {tuple(x.shape) for x in jax.tree_util.tree_leaves(state) if getattr(x, "ndim", 0) == 2}
+    state_copies = sum((int(a), int(b)) in state_shapes
+                       for a, b in re.findall(r"= f32\[(\d+),(\d+)\]\S* copy\(", compiled.as_text()))
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     state = run_chunk(state)  # warm-up (also settles the slots)
@@ -118,7 +123,7 @@ def measure(family_name: str, n_rules: int, options: dict, steps: int, chunk: in
         "family": family_name, "rules": n_rules, "device": str(jax.devices()[0].device_kind),
         "n_exc": net.population("E").size, "steps_timed": timed_steps, "compile_s": compile_s,
         "ms_per_step": 1e3 * s_per_step, "rules_per_s_70s": n_rules / (PROTOCOL_STEPS * s_per_step),
-        "reruns": reruns, "slots": slots, "alive": int(np.sum(np.asarray(state.guard.alive))),
+        "reruns": reruns, "slots": slots, "state_copies_per_step": state_copies, "alive": int(np.sum(np.asarray(state.guard.alive))),
         "chunk_bytes": device_bytes, "mb_per_rule": None if device_bytes is None else device_bytes / n_rules / 2**20,
         "peak_device_bytes": stats.get("peak_bytes_in_use"),
         "bytes_per_rule_step": bytes_per_rule_step,
@@ -159,7 +164,7 @@ def main() -> int:
                 print(f"{family_name:10s} R={r:5d}: {row['ms_per_step']:8.3f} ms/step, {row['rules_per_s_70s']:8.3f} rules/s "
                       f"(70 s), {row['mb_per_rule'] or float('nan'):6.2f} MB/rule, XLA cost model {row['bytes_per_rule_step']:.0f} "
                       f"B/rule-step (bandwidth bound {row['rules_per_s_70s_at_cost_bytes']:.3f} rules/s), compile {row['compile_s']:.1f} s, "
-                      f"reruns {row['reruns']}", flush=True)
+                      f"reruns {row['reruns']}, [R, n] state copies per step {row['state_copies_per_step']}", flush=True)
     if args.json:
         print(json.dumps({"backend": jax.default_backend(), "smoke": args.smoke, "rows": rows}, default=str))
     return 0

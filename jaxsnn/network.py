@@ -46,8 +46,8 @@ from .connectivity import Connectivity, _ell
 from .neurons.base import NeuronInput, NeuronModel
 from .plasticity import PlasticityRule, Synapses, at_members, check_rule, trace_decay
 from .propagation import (
-    CompactSpikes, FusedProjections, PooledSpikes, SpikeIndex, deliver_dense, deliver_events, deliver_fused,
-    index_spikes, pool_spikes, transmit_and_update_pre, update_post,
+    FusedProjections, PooledSpikes, SpikeIndex, deliver_dense, deliver_events, deliver_fused,
+    index_spikes, pool_spikes, slots_of_member_ids, transmit_and_update_pre, update_post,
 )
 from .sources import BernoulliSources, RenewalSources, renewal_source_ids, renewal_uniforms, source_spikes
 from .stp import STPParams, STPState, stp_on_spike
@@ -654,9 +654,9 @@ def network_step(
             size = net.population(pop).size
             targets[receptor][pop] = targets[receptor][pop] + acc[:, first : first + size]
 
-    indexed: dict[Any, SpikeIndex | CompactSpikes | PooledSpikes] = {}  # one per presynaptic array: (population, delay) or input
+    indexed: dict[Any, SpikeIndex | PooledSpikes] = {}  # one per presynaptic array: (population, delay) or input
 
-    def index_of(key: Any, x: Array) -> SpikeIndex | CompactSpikes | PooledSpikes:
+    def index_of(key: Any, x: Array) -> SpikeIndex | PooledSpikes:
         if key not in indexed:
             indexed[key] = indexer(key[0] if isinstance(key, tuple) else key, x)
         return indexed[key]
@@ -737,11 +737,11 @@ class _Indexer:
         self.flags.append(compact.overflow)
         return compact
 
-    def ids(self, ids: Array, n: int) -> SpikeIndex | CompactSpikes:
-        """Spikes given as ``[B, capacity]`` ascending ids (``n`` unused): as they are, or indexed."""
+    def ids(self, ids: Array, n: int) -> SpikeIndex | PooledSpikes:
+        """Spikes given as ``[B, capacity]`` ascending ids (``n`` unused): as slots, or indexed."""
         if self.capacity is None:
             return index_spikes(source_spikes(ids, n))
-        return CompactSpikes(ids, (ids < n).sum(axis=1, dtype=jnp.int32), n)
+        return slots_of_member_ids(ids, n)
 
     def overflowed(self, batch: int) -> Array:
         """``[B]`` int32: 1 for members whose spikes did not fit somewhere in this step."""

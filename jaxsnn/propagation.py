@@ -81,40 +81,13 @@ def members_and_rows(gid: Array, n_rows: int, batch: int) -> tuple[Array, Array]
     return jax.lax.optimization_barrier((jnp.where(is_pad, 0, gid // n_rows), jnp.where(is_pad, n_rows, gid % n_rows)))
 
 
-class CompactSpikes(NamedTuple):
-    """Spikes of one step over a batch as a fixed number of ids per member (the accelerator strategy:
-    every shape static, no loop whose trip count depends on the data); the ids that renewal sources draw
-    come in this form.
-
-    ids: ``[B, capacity]`` int32 neuron ids in increasing order, ``n`` where unused.
-    count: ``[B]`` int32 spikes of each member in the step; ``count > capacity`` means some were cut
-        (:attr:`overflow`), and the caller must rerun with a larger capacity.
-    n: population size (static).
-    """
-
-    ids: Array
-    count: Array
-    n: int
-
-    @property
-    def overflow(self) -> Array:
-        """``[B]`` bool: members whose spikes did not fit."""
-        return self.count > self.ids.shape[1]
-
-    def gids(self) -> Array:
-        """``[B * capacity]`` global ids ``b * n + j`` in increasing order, ``B * n`` for unused slots."""
-        batch = self.ids.shape[0]
-        member = jnp.arange(batch, dtype=jnp.int32)[:, None]
-        return jnp.where(self.ids < self.n, member * self.n + self.ids, batch * self.n).reshape(-1)
-
-
 class PooledSpikes(NamedTuple):
     """Spikes of one step of a population over a batch, compacted into slots that the whole batch shares
     (the accelerator strategy: fixed shapes; a silent or stopped member takes no slot, and the batch's
     slots need headroom for the fluctuation of its total, not of every member's count).
 
-    ids: ``[slots]`` int32 global ids ``b * n + j`` in increasing order (member by member, as
-        :meth:`CompactSpikes.gids`), ``B * n`` where unused.
+    ids: ``[slots]`` int32 global ids ``b * n + j`` in increasing order (member by member), ``B * n``
+        where unused (unused slots may also sit between members: :func:`slots_of_member_ids`).
     count: ``[B]`` int32 spikes of each member in the step.
     n: population size (static).
     """
@@ -142,14 +115,23 @@ def pool_spikes(spikes: Array, slots: int) -> PooledSpikes:
     return PooledSpikes(ids, fired.sum(axis=1, dtype=jnp.int32), n)
 
 
-def walk_spike_blocks(index: SpikeIndex | CompactSpikes | PooledSpikes, block: int, body, carry):
+def slots_of_member_ids(ids: Array, n: int) -> PooledSpikes:
+    """``[B, k]`` ascending ids per member (``n`` where unused; e.g. the sources a renewal input drew) as
+    :class:`PooledSpikes` of ``B * k`` slots, member by member."""
+    batch = ids.shape[0]
+    member = jnp.arange(batch, dtype=jnp.int32)[:, None]
+    gids = jnp.where(ids < n, member * n + ids, batch * n).reshape(-1)
+    return PooledSpikes(gids, (ids < n).sum(axis=1, dtype=jnp.int32), n)
+
+
+def walk_spike_blocks(index: SpikeIndex | PooledSpikes, block: int, body, carry):
     """``carry = body(i, gid, carry)`` for the blocks ``i = 0, 1, ...`` of ``block`` spikes of the step
     (``gid``: ``[block]`` global ids in increasing order, padded with ``index.size``), as a loop whose
     number of turns is the step's spike count over ``block``. Returns the final carry.
 
-    :class:`CompactSpikes` and :class:`PooledSpikes` are walked as one block of all their slots (no
-    loop): the same ids in the same order, so the same sums, with static shapes."""
-    if isinstance(index, (CompactSpikes, PooledSpikes)):
+    :class:`PooledSpikes` are walked as one block of all their slots (no loop): the same ids in the same
+    order, so the same sums, with static shapes."""
+    if isinstance(index, PooledSpikes):
         return body(jnp.int32(0), index.gids(), carry)
     offsets = jnp.arange(block, dtype=jnp.int32)
     n_blocks = (index.count + block - 1) // block
@@ -162,7 +144,7 @@ def walk_spike_blocks(index: SpikeIndex | CompactSpikes | PooledSpikes, block: i
 
 
 def deliver_events(
-    index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
+    index: SpikeIndex | PooledSpikes, conn: Connectivity, weights: Array, batch: int, *, block: int = 16, pre_scale: Array | None = None
 ) -> Array:
     """Summed weights of the indexed spikes onto each postsynaptic neuron.
 
@@ -259,7 +241,7 @@ _OUT_OF_RANGE = np.int32(2**31 - 1)
 
 
 def transmit_and_update_pre(
-    index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
+    index: SpikeIndex | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update=None,
 ) -> tuple[Array, Array]:
     """Transmit the indexed presynaptic spikes through per-member weights and apply on-pre updates.
 
@@ -299,7 +281,7 @@ def transmit_and_update_pre(
     return acc.reshape(batch, n_post), weights
 
 
-def update_post(index: SpikeIndex | CompactSpikes | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
+def update_post(index: SpikeIndex | PooledSpikes, conn: Connectivity, weights: Array, batch: int, block: int, update) -> Array:
     """On-post updates: for each indexed spike of the postsynaptic population, every synapse onto it
     takes ``update(member [b, 1], pre [b, k], post [b, 1], w [b, k]) -> new w``. ``weights``:
     ``[batch, n_synapses]``; returns the updated weights."""

@@ -161,26 +161,26 @@ def _parity_order(dim: int, layer: int) -> np.ndarray:
     return np.concatenate([first, index[index % 2 != layer % 2]])
 
 
+def _conditioner(layer: Coupling | MaskedAutoregressive) -> Any:
+    """The MLP that gives ``layer`` its spline parameters."""
+    return layer.conditioner if isinstance(layer, Coupling) else layer.masked_autoregressive_mlp
+
+
 def _identity_start(layer: Coupling | MaskedAutoregressive) -> AbstractBijection:
     """``layer`` with the floating-point arrays of its conditioner's output layer set to zero (the mask of
     a masked layer is boolean and stays): its spline parameters start at flowjax's identity."""
-    if isinstance(layer, Coupling):
-        where = lambda b: b.conditioner.layers[-1]  # noqa: E731
-    else:
-        where = lambda b: b.masked_autoregressive_mlp.layers[-1]  # noqa: E731
-    return eqx.tree_at(where, layer, replace_fn=lambda last: jax.tree_util.tree_map(
+    return eqx.tree_at(lambda b: _conditioner(b).layers[-1], layer, replace_fn=lambda last: jax.tree_util.tree_map(
         lambda x: jnp.zeros_like(x) if eqx.is_inexact_array(x) else x, last))
 
 
 def _small_init(layer: Coupling | MaskedAutoregressive, scale: float, key: jax.Array) -> AbstractBijection:
     """``layer`` with its conditioner's weights redrawn from a normal of standard deviation ``scale``
     truncated at ±2 standard deviations and its biases at zero (the boolean masks of a masked layer stay)."""
-    where = (lambda b: b.conditioner) if isinstance(layer, Coupling) else (lambda b: b.masked_autoregressive_mlp)  # noqa: E731
-    leaves, treedef = jax.tree_util.tree_flatten(where(layer))
+    leaves, treedef = jax.tree_util.tree_flatten(_conditioner(layer))
     keys = jax.random.split(key, len(leaves))
     new = [scale * jax.random.truncated_normal(k, -2.0, 2.0, x.shape, x.dtype) if eqx.is_inexact_array(x) and x.ndim == 2
            else jnp.zeros_like(x) if eqx.is_inexact_array(x) else x for x, k in zip(leaves, keys)]
-    return eqx.tree_at(where, layer, jax.tree_util.tree_unflatten(treedef, new))
+    return eqx.tree_at(_conditioner, layer, jax.tree_util.tree_unflatten(treedef, new))
 
 
 def make_flow(dim: int, cond_dim: int, config: FlowConfig, key: jax.Array) -> Transformed:
